@@ -1,0 +1,155 @@
+package sampler
+
+import (
+	"math"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+var inf = float32(math.Inf(-1))
+
+func filter(t *testing.T, logits []float32, s Settings, seen ...int) []float32 {
+	t.Helper()
+	n := len(logits)
+	dst := make([]float32, n)
+	mark := make([]bool, n)
+	for _, id := range seen {
+		mark[id] = true
+	}
+	Filter(dst, logits, s, mark, make([]float32, n), make([]int32, n))
+	return dst
+}
+
+func plain() Settings { return Settings{Temperature: 1, TopK: 0, TopP: 1, RepetitionPenalty: 1} }
+
+func TestTemperatureDividesLogits(t *testing.T) {
+	s := plain()
+	s.Temperature = 0.5
+	assert.Equal(t, []float32{2, -4, 0}, filter(t, []float32{1, -2, 0}, s))
+	s.Temperature = 0 // counts as 1e-6
+	got := filter(t, []float32{1, -2, 0}, s)
+	assert.InDelta(t, 1e6, got[0], 1)
+	assert.InDelta(t, -2e6, got[1], 2)
+}
+
+func TestTopKKeepsTiesAtThreshold(t *testing.T) {
+	s := plain()
+	s.TopK = 2
+	// The 2nd largest is 3; both 3s stay, 1 and 0 go.
+	got := filter(t, []float32{3, 1, 5, 3, 0}, s)
+	assert.Equal(t, []float32{3, inf, 5, 3, inf}, got)
+	s.TopK = 99 // capped at the vocab: nothing removed
+	assert.Equal(t, []float32{3, 1, 5}, filter(t, []float32{3, 1, 5}, s))
+}
+
+func TestTopPShiftKeepsFirstCrossingToken(t *testing.T) {
+	// probabilities 0.5, 0.3, 0.2 (as logits: log p).
+	l := []float32{float32(math.Log(0.2)), float32(math.Log(0.5)), float32(math.Log(0.3))}
+	s := plain()
+	// cum = 0.5, 0.8, 1.0; remove where previous cum > p.
+	s.TopP = 0.4 // cum[0]=0.5 > 0.4: token 2nd and 3rd go, the top stays
+	got := filter(t, l, s)
+	assert.Equal(t, []float32{inf, l[1], inf}, got)
+	s.TopP = 0.6 // cum[0]=0.5 <= 0.6 keeps the 0.3 token; cum[1]=0.8 > 0.6 drops 0.2
+	got = filter(t, l, s)
+	assert.Equal(t, []float32{inf, l[1], l[2]}, got)
+	s.TopP = 0.05 // the most likely token always stays
+	got = filter(t, l, s)
+	assert.Equal(t, []float32{inf, l[1], inf}, got)
+}
+
+func TestRepetitionPenaltyDividesWhateverTheSign(t *testing.T) {
+	s := plain()
+	s.RepetitionPenalty = 2
+	// A negative logit divided by 2 grows toward zero: upstream's quirk.
+	got := filter(t, []float32{4, -4, 1}, s, 0, 1)
+	assert.Equal(t, []float32{2, -2, 1}, got)
+}
+
+func TestOrderTemperatureThenPenaltyThenTopK(t *testing.T) {
+	s := Settings{Temperature: 2, TopK: 1, TopP: 1, RepetitionPenalty: 4}
+	// /2 -> 5, 4; penalty on 0 -> 1.25, 4; top-1 keeps id 1.
+	got := filter(t, []float32{10, 8}, s, 0)
+	assert.Equal(t, []float32{inf, 4}, got)
+}
+
+func TestDrawFollowsDistribution(t *testing.T) {
+	x := []float32{float32(math.Log(0.25)), inf, float32(math.Log(0.75))}
+	assert.Equal(t, 0, Draw(x, 0.0))
+	assert.Equal(t, 0, Draw(x, 0.2499))
+	assert.Equal(t, 2, Draw(x, 0.2501))
+	assert.Equal(t, 2, Draw(x, 0.999999))
+}
+
+func TestSeedRepeats(t *testing.T) {
+	logits := make([]float32, 50)
+	for i := range logits {
+		logits[i] = float32(math.Sin(float64(i)))
+	}
+	run := func(seed uint64) []int {
+		sm, err := New(Settings{Temperature: 1, TopK: 20, TopP: 0.9, RepetitionPenalty: 1.3}, &seed)
+		require.NoError(t, err)
+		var out []int
+		for range 100 {
+			out = append(out, sm.Sample(logits))
+		}
+		return out
+	}
+	a, b, c := run(7), run(7), run(8)
+	assert.Equal(t, a, b)
+	assert.NotEqual(t, a, c)
+}
+
+func TestSampleDoesNotModifyLogitsAndGreedyPicksMax(t *testing.T) {
+	logits := []float32{0.1, 2.5, -1, 2.4}
+	keep := append([]float32(nil), logits...)
+	seed := uint64(1)
+	sm, err := New(Settings{Temperature: 0.9, TopK: 1, TopP: 1, RepetitionPenalty: 1}, &seed)
+	require.NoError(t, err)
+	for range 20 {
+		assert.Equal(t, 1, sm.Sample(logits))
+	}
+	assert.Equal(t, keep, logits)
+}
+
+func TestPenaltyResetBetweenGenerations(t *testing.T) {
+	seed := uint64(3)
+	sm, err := New(Settings{Temperature: 1, TopK: 1, TopP: 1, RepetitionPenalty: 100}, &seed)
+	require.NoError(t, err)
+	logits := []float32{5, 4}
+	assert.Equal(t, 0, sm.Sample(logits))
+	assert.Equal(t, 1, sm.Sample(logits)) // 5/100 < 4
+	sm.Reset()
+	assert.Equal(t, 0, sm.Sample(logits))
+}
+
+func TestValidate(t *testing.T) {
+	cases := map[string]Settings{
+		"top_p":              {Temperature: 1, TopP: 0, RepetitionPenalty: 1},
+		"top_p must":         {Temperature: 1, TopP: 1.5, RepetitionPenalty: 1},
+		"repetition_penalty": {Temperature: 1, TopP: 1, RepetitionPenalty: 0},
+		"temperature":        {Temperature: -1, TopP: 1, RepetitionPenalty: 1},
+	}
+	for want, s := range cases {
+		_, err := New(s, nil)
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), want)
+	}
+	require.NoError(t, Defaults().Validate())
+}
+
+func TestSampleAllocatesNothing(t *testing.T) {
+	seed := uint64(1)
+	sm, err := New(Settings{Temperature: 1, TopK: 40, TopP: 0.9, RepetitionPenalty: 1.1}, &seed)
+	require.NoError(t, err)
+	logits := make([]float32, 1000)
+	for i := range logits {
+		logits[i] = float32(math.Cos(float64(i)))
+	}
+	sm.Sample(logits)
+	allocs := testing.AllocsPerRun(50, func() { sm.Sample(logits) })
+	// sort.Slice allocates a closure; allow that one, no per-vocab buffers.
+	assert.LessOrEqual(t, allocs, 2.0)
+}
