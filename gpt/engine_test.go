@@ -1,0 +1,128 @@
+package gpt
+
+import (
+	"math"
+	"testing"
+
+	"github.com/labcoreai/tokbench/sampler"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func tinyConfig(rope, bias bool) Config {
+	return Config{VocabSize: 11, BlockSize: 8, NLayer: 2, NHead: 2, NEmbd: 8, Bias: bias, UseRoPE: rope}
+}
+
+func maxAbsDiff(a, b []float32) float64 {
+	var d float64
+	for i := range a {
+		d = math.Max(d, math.Abs(float64(a[i]-b[i])))
+	}
+	return d
+}
+
+// Before the window is full, decoding a token against the cache must give
+// the logits of a full forward over the sequence.
+func TestDecodeMatchesPrefillBeforeTheSlide(t *testing.T) {
+	for _, rope := range []bool{false, true} {
+		m, err := RandomModel(tinyConfig(rope, !rope), 1)
+		require.NoError(t, err)
+		// Larger weights make differences visible.
+		for i := range m.Wte {
+			m.Wte[i] *= 50
+		}
+		b, err := NewCPU(m)
+		require.NoError(t, err)
+		seq := []int{3, 1, 4, 1, 5, 9, 2, 6}
+		_, err = b.Prefill(seq[:3])
+		require.NoError(t, err)
+		for n := 3; n < len(seq); n++ {
+			got, err := b.Decode(seq[n])
+			require.NoError(t, err)
+			got = append([]float32(nil), got...)
+			ref, err := NewCPU(m)
+			require.NoError(t, err)
+			want, err := ref.Prefill(seq[:n+1])
+			require.NoError(t, err)
+			assert.Less(t, maxAbsDiff(got, want), 1e-5, "rope=%v n=%d", rope, n)
+		}
+	}
+}
+
+func TestDecodeAllocatesNothing(t *testing.T) {
+	m, err := RandomModel(tinyConfig(true, true), 2)
+	require.NoError(t, err)
+	b, err := NewCPU(m)
+	require.NoError(t, err)
+	_, err = b.Prefill([]int{1, 2, 3})
+	require.NoError(t, err)
+	allocs := testing.AllocsPerRun(100, func() { _, _ = b.Decode(4) })
+	assert.Zero(t, allocs)
+}
+
+func TestGenerateAllocatesNothingOnceSized(t *testing.T) {
+	m, err := RandomModel(tinyConfig(false, true), 2)
+	require.NoError(t, err)
+	b, err := NewCPU(m)
+	require.NoError(t, err)
+	seed := uint64(5)
+	s, err := sampler.New(sampler.Settings{Temperature: 1, TopK: 5, TopP: 1, RepetitionPenalty: 1}, &seed)
+	require.NoError(t, err)
+	g := NewGenerator(b, m.Config)
+	_, err = g.Generate([]int{1, 2}, 30, true, s)
+	require.NoError(t, err)
+	allocs := testing.AllocsPerRun(10, func() { _, _ = g.Generate([]int{1, 2}, 30, true, s) })
+	assert.Zero(t, allocs)
+}
+
+func TestBadTokenAndPrefillLength(t *testing.T) {
+	m, err := RandomModel(tinyConfig(false, true), 3)
+	require.NoError(t, err)
+	b, err := NewCPU(m)
+	require.NoError(t, err)
+	_, err = b.Prefill(make([]int, 9))
+	assert.ErrorContains(t, err, "block_size")
+	_, err = b.Prefill([]int{11})
+	assert.ErrorContains(t, err, "token id 11")
+	_, err = b.Decode(1)
+	assert.ErrorContains(t, err, "before prefill")
+}
+
+func TestSeededGenerationRepeats(t *testing.T) {
+	m, err := RandomModel(tinyConfig(true, false), 4)
+	require.NoError(t, err)
+	run := func() []int {
+		b, err := NewCPU(m)
+		require.NoError(t, err)
+		seed := uint64(42)
+		s, err := sampler.New(sampler.Settings{Temperature: 1.5, TopK: 0, TopP: 0.95, RepetitionPenalty: 1.2}, &seed)
+		require.NoError(t, err)
+		res, err := NewGenerator(b, m.Config).Generate([]int{1}, 40, true, s)
+		require.NoError(t, err)
+		return append([]int(nil), res.Tokens...)
+	}
+	assert.Equal(t, run(), run())
+}
+
+func TestConfigValidation(t *testing.T) {
+	_, err := ConfigFromMap(map[string]any{"vocab_size": int64(65), "n_embd": int64(100), "n_head": int64(3)}, "x.pt: model_config")
+	assert.ErrorContains(t, err, "n_embd (100) must be divisible by n_head (3)")
+	assert.ErrorContains(t, err, "x.pt: model_config")
+	_, err = ConfigFromMap(map[string]any{"n_embd": int64(64)}, "c")
+	assert.ErrorContains(t, err, "vocab_size is missing")
+	_, err = ConfigFromMap(map[string]any{"vocab_size": int64(65), "n_embd": int64(12), "n_head": int64(4), "use_rope": true}, "c")
+	assert.ErrorContains(t, err, "even head size")
+	_, err = ConfigFromMap(map[string]any{"vocab_size": "65"}, "c")
+	assert.ErrorContains(t, err, "vocab_size")
+	c, err := ConfigFromMap(map[string]any{"vocab_size": float64(65)}, "config.json")
+	require.NoError(t, err)
+	assert.Equal(t, DefaultConfig().BlockSize, c.BlockSize)
+	assert.True(t, c.Bias)
+}
+
+// base.toml's shape: 6 layers, 8 heads, 256 wide, block 512, vocab 65.
+func TestNumParamsBaseShape(t *testing.T) {
+	c := Config{VocabSize: 65, BlockSize: 512, NLayer: 6, NHead: 8, NEmbd: 256, Bias: true}
+	// 65*256 + 512*256 + 6*(12*256^2 + 13*256) + 2*256
+	assert.Equal(t, int64(16640+131072+6*(786432+3328)+512), c.NumParams())
+}

@@ -1,0 +1,176 @@
+// Package gpt is the LabCore GPT model: its config and validation, weights
+// bound by state-dict name, the forward pass behind a small Backend
+// interface (the CPU one lives here; the CUDA one registers from cudakern),
+// and the one generation loop every backend shares (SPEC §1-2).
+package gpt
+
+import (
+	"fmt"
+	"math"
+	"sort"
+	"strings"
+
+	"github.com/labcoreai/tokbench/weights"
+)
+
+// Linear is an nn.Linear: W is [Out, In] row-major, B has Out entries or is
+// nil when the model has no bias.
+type Linear struct {
+	W       []float32
+	B       []float32
+	Out, In int
+}
+
+// Norm is a LayerNorm's weight and bias.
+type Norm struct{ W, B []float32 }
+
+// Block is one transformer block h.{i}.
+type Block struct {
+	Ln1      Norm
+	Attn     Linear // c_attn: C -> 3C
+	AttnProj Linear // attn.c_proj: C -> C
+	Ln2      Norm
+	Fc       Linear // mlp.c_fc: C -> 4C
+	Proj     Linear // mlp.c_proj: 4C -> C
+}
+
+// Model is a LabCore GPT with its weights in host memory (fp32).
+type Model struct {
+	Config Config
+	// Wte is the token embedding [vocab, C], tied with lm_head.
+	Wte []float32
+	// Wpe is the learned position embedding [block_size, C]; nil with RoPE.
+	Wpe    []float32
+	Blocks []Block
+	LnF    Norm
+}
+
+// tensorSpec is one expected state-dict entry.
+type tensorSpec struct {
+	name  string
+	shape []int
+	dst   *[]float32
+}
+
+// FromTensors binds named tensors (a state dict) to a model of config c.
+// src names the file in errors. The tied embedding may be stored as
+// lm_head.weight, wte.weight or both (lm_head wins, as when upstream loads
+// both names into one parameter). Every missing tensor is named in one
+// error; a tensor whose shape disagrees with c, or that holds NaN or Inf, is
+// an error naming it; unknown extra tensors are returned as warnings.
+func FromTensors(c Config, tensors map[string]*weights.Tensor, src string) (*Model, []string, error) {
+	if err := c.Validate(); err != nil {
+		return nil, nil, fmt.Errorf("gpt: %s: %w", src, err)
+	}
+	C, V := c.NEmbd, c.VocabSize
+	m := &Model{Config: c, Blocks: make([]Block, c.NLayer)}
+	specs := []tensorSpec{}
+	add := func(name string, dst *[]float32, shape ...int) {
+		specs = append(specs, tensorSpec{name, shape, dst})
+	}
+	if !c.UseRoPE {
+		add("wpe.weight", &m.Wpe, c.BlockSize, C)
+	}
+	lin := func(prefix string, l *Linear, out, in int) {
+		l.Out, l.In = out, in
+		add(prefix+".weight", &l.W, out, in)
+		if c.Bias {
+			add(prefix+".bias", &l.B, out)
+		}
+	}
+	norm := func(prefix string, n *Norm) {
+		add(prefix+".weight", &n.W, C)
+		add(prefix+".bias", &n.B, C)
+	}
+	for i := range m.Blocks {
+		b := &m.Blocks[i]
+		p := fmt.Sprintf("h.%d.", i)
+		norm(p+"ln_1", &b.Ln1)
+		lin(p+"attn.c_attn", &b.Attn, 3*C, C)
+		lin(p+"attn.c_proj", &b.AttnProj, C, C)
+		norm(p+"ln_2", &b.Ln2)
+		lin(p+"mlp.c_fc", &b.Fc, 4*C, C)
+		lin(p+"mlp.c_proj", &b.Proj, C, 4*C)
+	}
+	norm("ln_f", &m.LnF)
+
+	used := map[string]bool{}
+	var missing []string
+	// The tied matrix: lm_head.weight, else wte.weight.
+	embName := "lm_head.weight"
+	if tensors[embName] == nil {
+		embName = "wte.weight"
+	}
+	if tensors[embName] == nil {
+		missing = append(missing, "wte.weight (or lm_head.weight)")
+	} else {
+		specs = append([]tensorSpec{{embName, []int{V, C}, &m.Wte}}, specs...)
+	}
+	used["lm_head.weight"], used["wte.weight"] = true, true
+
+	for _, s := range specs {
+		t := tensors[s.name]
+		used[s.name] = true
+		if t == nil {
+			missing = append(missing, s.name)
+			continue
+		}
+		if !sameShape(t.Shape, s.shape) {
+			return nil, nil, fmt.Errorf("gpt: %s: %q: shape %v, model_config wants %v", src, s.name, t.Shape, s.shape)
+		}
+		data, err := t.Float32()
+		if err != nil {
+			return nil, nil, fmt.Errorf("gpt: %s: %q: %w", src, s.name, err)
+		}
+		if i := firstNonFinite(data); i >= 0 {
+			return nil, nil, fmt.Errorf("gpt: %s: %q: element %d is %v: the weights are not finite", src, s.name, i, data[i])
+		}
+		*s.dst = data
+	}
+	if len(missing) > 0 {
+		return nil, nil, fmt.Errorf("gpt: %s: missing tensors: %s", src, strings.Join(missing, ", "))
+	}
+	var warns []string
+	for name := range tensors {
+		if !used[name] {
+			warns = append(warns, name)
+		}
+	}
+	sort.Strings(warns)
+	if len(warns) > 0 {
+		warns = []string{fmt.Sprintf("%s: ignoring %d unknown tensors: %s", src, len(warns), strings.Join(warns, ", "))}
+	}
+	return m, warns, nil
+}
+
+func sameShape(a, b []int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func firstNonFinite(x []float32) int {
+	for i, v := range x {
+		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+			return i
+		}
+	}
+	return -1
+}
+
+// WeightBytes is the number of bytes of weights a decode step reads: every
+// matrix and vector once (the tied matrix once; wpe one row).
+func (m *Model) WeightBytes() int64 {
+	c := m.Config
+	n := c.NumParams()
+	if !c.UseRoPE {
+		n -= int64(c.BlockSize-1) * int64(c.NEmbd)
+	}
+	return n * 4
+}
