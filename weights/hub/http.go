@@ -1,0 +1,364 @@
+package hub
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Default timeouts, the same as huggingface_hub's HF_HUB_ETAG_TIMEOUT and
+// HF_HUB_DOWNLOAD_TIMEOUT defaults.
+const (
+	DefaultConnectTimeout  = 10 * time.Second
+	DefaultMetadataTimeout = 10 * time.Second
+	DefaultReadTimeout     = 10 * time.Second
+)
+
+const (
+	headerRepoCommit = "X-Repo-Commit"
+	headerLinkedEtag = "X-Linked-Etag"
+	headerLinkedSize = "X-Linked-Size"
+	headerErrorCode  = "X-Error-Code"
+	headerErrorMsg   = "X-Error-Message"
+	maxRedirects     = 10
+	userAgent        = "tokbench-hub/1 (go)"
+)
+
+var (
+	defaultClientsMu sync.Mutex
+	defaultClients   = map[time.Duration]*http.Client{}
+)
+
+// defaultHTTPClient returns a shared client whose dialer gives up after
+// connect. Other timeouts are enforced per request by the Client.
+func defaultHTTPClient(connect time.Duration) *http.Client {
+	defaultClientsMu.Lock()
+	defer defaultClientsMu.Unlock()
+	if hc, ok := defaultClients[connect]; ok {
+		return hc
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	d := &net.Dialer{Timeout: connect, KeepAlive: 30 * time.Second}
+	tr.DialContext = d.DialContext
+	tr.TLSHandshakeTimeout = connect
+	hc := &http.Client{Transport: tr}
+	defaultClients[connect] = hc
+	return hc
+}
+
+// noRedirect returns a copy of the configured client that hands 3xx
+// answers back instead of following them: redirects are followed by hand so
+// that the token never travels to another host.
+func (c *Client) noRedirect() *http.Client {
+	var hc http.Client
+	if c.HTTP != nil {
+		hc = *c.HTTP
+	} else {
+		hc = *defaultHTTPClient(durOr(c.ConnectTimeout, DefaultConnectTimeout))
+	}
+	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return &hc
+}
+
+func durOr(d, def time.Duration) time.Duration {
+	if d == 0 {
+		return def
+	}
+	return d
+}
+
+// timeoutCause is the cancellation cause set by a watchdog.
+type timeoutCause struct{ msg string }
+
+func (e *timeoutCause) Error() string { return e.msg }
+
+// watchdog cancels a request context when its timer expires; kick()
+// restarts the timer (used as an idle-read timeout).
+type watchdog struct {
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+	timer  *time.Timer
+	d      time.Duration
+}
+
+func newWatchdog(parent context.Context, d time.Duration, msg string) *watchdog {
+	ctx, cancel := context.WithCancelCause(parent)
+	w := &watchdog{ctx: ctx, cancel: cancel, d: d}
+	if d > 0 {
+		cause := &timeoutCause{msg: msg}
+		w.timer = time.AfterFunc(d, func() { cancel(cause) })
+	}
+	return w
+}
+
+func (w *watchdog) kick() {
+	if w.timer != nil {
+		w.timer.Reset(w.d)
+	}
+}
+
+func (w *watchdog) stop() {
+	if w.timer != nil {
+		w.timer.Stop()
+	}
+	w.cancel(context.Canceled)
+}
+
+// idleReader kicks the watchdog whenever data arrives.
+type idleReader struct {
+	r io.Reader
+	w *watchdog
+}
+
+func (ir idleReader) Read(p []byte) (int, error) {
+	n, err := ir.r.Read(p)
+	if n > 0 {
+		ir.w.kick()
+	}
+	return n, err
+}
+
+// displayURL drops the query string (CDN URLs carry signatures) and any
+// user info.
+func displayURL(u string) string {
+	p, err := url.Parse(u)
+	if err != nil {
+		if i := strings.IndexAny(u, "?#"); i >= 0 {
+			return u[:i]
+		}
+		return u
+	}
+	p.RawQuery, p.Fragment, p.User = "", "", nil
+	return p.String()
+}
+
+// transportError turns a failure of http.Client.Do or of a body read into
+// an *Error saying what happened: cancellation, one of our timeouts, a
+// connect timeout, or an unreachable server.
+func (c *Client) transportError(parent context.Context, w *watchdog, t target, u string, err error) *Error {
+	du := displayURL(u)
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err // its text repeats the full URL, query included
+	}
+	err = redactor(c.Token).wrap(err)
+	if perr := parent.Err(); perr != nil {
+		return t.errorf(perr, du, nil, "request canceled")
+	}
+	if w != nil {
+		var tc *timeoutCause
+		if errors.As(context.Cause(w.ctx), &tc) {
+			return t.errorf(ErrTimeout, du, nil, "%s", tc.msg)
+		}
+	}
+	var oe *net.OpError
+	if errors.As(err, &oe) && oe.Op == "dial" && oe.Timeout() {
+		return t.errorf(ErrTimeout, du, err, "could not connect to %s within %s (connect timeout)",
+			hostOf(u), durOr(c.ConnectTimeout, DefaultConnectTimeout))
+	}
+	return t.errorf(ErrNetwork, du, err, "cannot reach %s", hostOf(u))
+}
+
+func hostOf(u string) string {
+	p, err := url.Parse(u)
+	if err != nil {
+		return u
+	}
+	return p.Host
+}
+
+// sameOrigin reports whether u is on the configured endpoint (scheme and
+// host:port): only such requests carry the token.
+func (c *Client) sameOrigin(u *url.URL) bool {
+	e, err := url.Parse(c.endpoint())
+	if err != nil {
+		return false
+	}
+	return strings.EqualFold(e.Scheme, u.Scheme) && strings.EqualFold(e.Host, u.Host)
+}
+
+func (c *Client) newRequest(ctx context.Context, method, u string) (*http.Request, error) {
+	req, err := http.NewRequestWithContext(ctx, method, u, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("User-Agent", userAgent)
+	req.Header.Set("Accept-Encoding", "identity")
+	if c.Token != "" && c.sameOrigin(req.URL) {
+		req.Header.Set("Authorization", "Bearer "+c.Token)
+	}
+	return req, nil
+}
+
+// statusError maps a Hub error answer to an *Error, like huggingface_hub's
+// hf_raise_for_status.
+func (c *Client) statusError(resp *http.Response, t target, u string) *Error {
+	code := resp.Header.Get(headerErrorCode)
+	srv := redactor(c.Token).clean(strings.TrimSpace(resp.Header.Get(headerErrorMsg)))
+	if srv == "" && resp.Body != nil {
+		// The Hub also puts the message in a JSON body {"error": "..."}.
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		var j struct {
+			Error string `json:"error"`
+		}
+		if json.Unmarshal(b, &j) == nil {
+			srv = redactor(c.Token).clean(strings.TrimSpace(j.Error))
+		}
+	}
+	du := displayURL(u)
+	st := resp.StatusCode
+	var e *Error
+	switch {
+	case code == "RevisionNotFound":
+		e = t.errorf(ErrRevisionNotFound, du, nil, "revision %q does not exist in repo %s (HTTP %d)", t.revision, t.repoID, st)
+	case code == "EntryNotFound":
+		e = t.errorf(ErrEntryNotFound, du, nil, "file %q does not exist in repo %s at revision %s (HTTP %d)", t.filename, t.repoID, t.revision, st)
+	case code == "GatedRepo":
+		e = t.errorf(ErrGatedRepo, du, nil, "repo %s is gated (HTTP %d): accept its access conditions at %s/%s and use a token of that account (HF_TOKEN)",
+			t.repoID, st, c.endpoint(), t.repoID)
+	case code == "RepoNotFound" || st == http.StatusUnauthorized:
+		hint := "it may not exist, or it may be private or gated: a token (HF_TOKEN, or the token file $HF_HOME/token) of an account with access may be needed"
+		if c.Token != "" {
+			hint = "it may not exist, or the token that was sent does not give access to it (private or gated repo)"
+		}
+		e = t.errorf(ErrRepoNotFound, du, nil, "repository %s not found (HTTP %d): %s", t.repoID, st, hint)
+	case st == http.StatusForbidden:
+		e = t.errorf(ErrForbidden, du, nil, "access forbidden (HTTP 403): check that the token (HF_TOKEN) can read repo %s", t.repoID)
+	case st == http.StatusNotFound:
+		e = t.errorf(ErrHTTP, du, nil, "not found (HTTP 404, no X-Error-Code): the repo, revision or file does not exist, or %s is not a Hugging Face Hub endpoint", c.endpoint())
+	case st == http.StatusTooManyRequests:
+		e = t.errorf(ErrHTTP, du, nil, "rate limited by the server (HTTP 429): retry later, or use a token (HF_TOKEN)")
+	default:
+		e = t.errorf(ErrHTTP, du, nil, "unexpected HTTP status %s", resp.Status)
+	}
+	e.Status = st
+	if srv != "" {
+		e.Msg += " (server said: " + srv + ")"
+	}
+	return e
+}
+
+// fileMeta is what a HEAD on a resolve URL says about a file, as in
+// huggingface_hub's HfFileMetadata.
+type fileMeta struct {
+	commit   string // X-Repo-Commit
+	etag     string // X-Linked-Etag or ETag, normalized
+	size     int64  // X-Linked-Size or Content-Length; -1 when unknown
+	location string // where to GET the content (the CDN for LFS files)
+}
+
+// head fetches file metadata. Relative redirects (renamed repos) are
+// followed; an absolute one (the CDN) is not, its Location is recorded.
+func (c *Client) head(ctx context.Context, t target, u string) (fileMeta, *http.Response, error) {
+	d := durOr(c.MetadataTimeout, DefaultMetadataTimeout)
+	w := newWatchdog(ctx, d, fmt.Sprintf("no answer to the metadata request within %s (metadata timeout, HF_HUB_ETAG_TIMEOUT)", d))
+	defer w.stop()
+	hc := c.noRedirect()
+	for hops := 0; ; hops++ {
+		req, err := c.newRequest(w.ctx, http.MethodHead, u)
+		if err != nil {
+			return fileMeta{}, nil, t.errorf(ErrInvalidArgument, displayURL(u), err, "cannot build request")
+		}
+		c.logf("HEAD %s", displayURL(u))
+		resp, err := hc.Do(req)
+		if err != nil {
+			return fileMeta{}, nil, c.transportError(ctx, w, t, u, err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode >= 300 && resp.StatusCode < 400 {
+			loc, err := req.URL.Parse(resp.Header.Get("Location"))
+			if err != nil || resp.Header.Get("Location") == "" {
+				return fileMeta{}, resp, t.errorf(ErrProtocol, displayURL(u), err, "redirect (HTTP %d) without a usable Location", resp.StatusCode)
+			}
+			rel, _ := url.Parse(resp.Header.Get("Location"))
+			if rel.Host == "" && hops < maxRedirects {
+				// Relative redirect (renamed repo): follow it, as
+				// huggingface_hub does.
+				u = loc.String()
+				continue
+			}
+			return c.metaFrom(resp, t, u, loc.String())
+		}
+		if resp.StatusCode >= 400 {
+			return fileMeta{}, resp, c.statusError(resp, t, u)
+		}
+		return c.metaFrom(resp, t, u, u)
+	}
+}
+
+func (c *Client) metaFrom(resp *http.Response, t target, u, location string) (fileMeta, *http.Response, error) {
+	m := fileMeta{
+		commit:   resp.Header.Get(headerRepoCommit),
+		etag:     normalizeEtag(resp.Header.Get(headerLinkedEtag)),
+		size:     -1,
+		location: location,
+	}
+	if m.etag == "" {
+		m.etag = normalizeEtag(resp.Header.Get("ETag"))
+	}
+	if s := resp.Header.Get(headerLinkedSize); s != "" {
+		if n, err := strconv.ParseInt(s, 10, 64); err == nil && n >= 0 {
+			m.size = n
+		}
+	} else if resp.ContentLength >= 0 {
+		m.size = resp.ContentLength
+	}
+	du := displayURL(u)
+	switch {
+	case m.commit == "":
+		return m, resp, t.errorf(ErrProtocol, du, nil, "answer has no %s header: the server does not look like a Hugging Face Hub", headerRepoCommit)
+	case !IsCommitHash(m.commit):
+		return m, resp, t.errorf(ErrProtocol, du, nil, "answer has a malformed %s header %q", headerRepoCommit, m.commit)
+	case m.etag == "":
+		return m, resp, t.errorf(ErrProtocol, du, nil, "answer has no ETag: the file version cannot be identified")
+	case !safeEtagRe.MatchString(m.etag) || len(m.etag) > 128:
+		return m, resp, t.errorf(ErrProtocol, du, nil, "answer has an ETag %q that is not a usable blob name", m.etag)
+	}
+	return m, resp, nil
+}
+
+// resolveRevision asks /api/models/{repo}/revision/{rev} for the commit
+// a branch or tag points to.
+func (c *Client) resolveRevision(ctx context.Context, t target) (string, error) {
+	u := c.endpoint() + "/api/models/" + t.repoID + "/revision/" + url.PathEscape(t.revision)
+	d := durOr(c.MetadataTimeout, DefaultMetadataTimeout)
+	w := newWatchdog(ctx, d, fmt.Sprintf("no answer to the revision request within %s (metadata timeout, HF_HUB_ETAG_TIMEOUT)", d))
+	defer w.stop()
+	req, err := c.newRequest(w.ctx, http.MethodGet, u)
+	if err != nil {
+		return "", t.errorf(ErrInvalidArgument, u, err, "cannot build request")
+	}
+	req.Header.Set("Accept", "application/json")
+	c.logf("GET %s", u)
+	resp, err := c.noRedirect().Do(req)
+	if err != nil {
+		return "", c.transportError(ctx, w, t, u, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return "", c.statusError(resp, t, u)
+	}
+	var info struct {
+		SHA string `json:"sha"`
+	}
+	body, err := io.ReadAll(io.LimitReader(idleReader{resp.Body, w}, 16<<20))
+	if err != nil {
+		return "", c.transportError(ctx, w, t, u, err)
+	}
+	if err := json.Unmarshal(body, &info); err != nil {
+		return "", t.errorf(ErrProtocol, u, err, "revision info is not valid JSON")
+	}
+	if !IsCommitHash(info.SHA) {
+		return "", t.errorf(ErrProtocol, u, nil, "revision info has no usable commit hash (sha %q)", info.SHA)
+	}
+	return info.SHA, nil
+}

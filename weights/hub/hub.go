@@ -1,0 +1,630 @@
+// Package hub downloads files of a Hugging Face Hub model repo into the
+// cache layout of huggingface_hub, so that files fetched here are found by
+// hf_hub_download and the other way round.
+//
+// Cache layout (HF_HUB_CACHE, default $HF_HOME/hub):
+//
+//	models--ORG--NAME/
+//	    blobs/<etag>                      file content (etag = git sha1, or sha256 for LFS files)
+//	    blobs/<etag>.incomplete           transfer in progress or interrupted (resumed next run)
+//	    refs/<revision>                   commit hash a branch or tag pointed to when last seen
+//	    snapshots/<commit>/<filename>     relative symlink -> ../../blobs/<etag>
+//	    .no_exist/<commit>/<filename>     marks a file known not to exist at that commit
+//	.locks/models--ORG--NAME/<etag>.lock  advisory lock held while a blob is written
+//
+// Protocol (as huggingface_hub's file_download.py): HEAD
+// {endpoint}/{repo}/resolve/{revision}/{filename} without following the
+// redirect to the CDN; X-Repo-Commit gives the commit, X-Linked-Etag (or
+// ETag) the blob name, X-Linked-Size (or Content-Length) the size, Location
+// the CDN URL of large files. The content is then fetched with GET, the token
+// being sent only to the endpoint's own host.
+//
+// Differences from huggingface_hub: when the network fails and the file is
+// cached, Download reports the error (suggesting HF_HUB_OFFLINE=1) instead
+// of silently serving the cached copy; the size is always checked and the
+// sha256 too for LFS files; DownloadRepoFiles pins all files to one commit.
+package hub
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// DefaultEndpoint is the Hub used when HF_ENDPOINT is not set.
+const DefaultEndpoint = "https://huggingface.co"
+
+// DefaultRevision is the revision used when none is given.
+const DefaultRevision = "main"
+
+// Client downloads files from a Hub into a huggingface_hub-compatible cache.
+// The zero value is not usable: CacheDir must be set (NewFromEnv sets
+// everything from the environment). A Client is safe for concurrent use.
+type Client struct {
+	// Endpoint is the Hub base URL, e.g. https://huggingface.co ("" means
+	// DefaultEndpoint). A trailing slash is ignored.
+	Endpoint string
+	// Token is sent as "Authorization: Bearer" to the Endpoint's host only.
+	// It never appears in errors or logs.
+	Token string
+	// CacheDir is the hub cache root (the folder holding models--*).
+	CacheDir string
+	// Offline forbids any network request: only cached files are served.
+	Offline bool
+	// HTTP is the client used for requests (nil: a shared client whose dial
+	// gives up after ConnectTimeout). Its redirect policy is ignored:
+	// redirects are followed by hand.
+	HTTP *http.Client
+	// Progress receives a one-line progress display per transfer (nil: quiet).
+	Progress io.Writer
+	// Log receives one line per request and per cache action (nil: quiet).
+	Log io.Writer
+	// ConnectTimeout bounds establishing a connection when HTTP is nil
+	// (0: DefaultConnectTimeout).
+	ConnectTimeout time.Duration
+	// MetadataTimeout bounds a whole metadata request (HEAD, revision info)
+	// (0: DefaultMetadataTimeout; HF_HUB_ETAG_TIMEOUT).
+	MetadataTimeout time.Duration
+	// ReadTimeout is the longest wait for data during a content transfer,
+	// headers included (0: DefaultReadTimeout; HF_HUB_DOWNLOAD_TIMEOUT).
+	ReadTimeout time.Duration
+}
+
+// NewFromEnv returns a Client configured like huggingface_hub:
+//
+//	HF_ENDPOINT              Hub URL [https://huggingface.co]
+//	HF_HOME                  [$XDG_CACHE_HOME/huggingface, else ~/.cache/huggingface]
+//	HF_HUB_CACHE             cache root [$HF_HOME/hub] (legacy HUGGINGFACE_HUB_CACHE)
+//	HF_TOKEN                 token (legacy HUGGING_FACE_HUB_TOKEN), else the
+//	                         file HF_TOKEN_PATH [$HF_HOME/token]
+//	HF_HUB_OFFLINE           1/true/yes/on (any case) = offline (also TRANSFORMERS_OFFLINE)
+//	HF_HUB_ETAG_TIMEOUT      metadata timeout, seconds [10]
+//	HF_HUB_DOWNLOAD_TIMEOUT  idle-read timeout, seconds [10]
+//
+// Progress goes to stderr only when stderr is a terminal; Log is nil.
+func NewFromEnv() (*Client, error) {
+	c := &Client{}
+	c.Endpoint = strings.TrimRight(os.Getenv("HF_ENDPOINT"), "/")
+	if c.Endpoint == "" {
+		c.Endpoint = DefaultEndpoint
+	}
+	if u, err := url.Parse(c.Endpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("hub: HF_ENDPOINT %q is not an http(s) URL", c.Endpoint)
+	}
+	home := expandUser(os.Getenv("HF_HOME"))
+	if home == "" {
+		base := expandUser(os.Getenv("XDG_CACHE_HOME"))
+		if base == "" {
+			h, err := os.UserHomeDir()
+			if err != nil {
+				return nil, fmt.Errorf("hub: HF_HOME is not set and the home directory is unknown: %w", err)
+			}
+			base = filepath.Join(h, ".cache")
+		}
+		home = filepath.Join(base, "huggingface")
+	}
+	c.CacheDir = expandUser(firstEnv("HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE"))
+	if c.CacheDir == "" {
+		c.CacheDir = filepath.Join(home, "hub")
+	}
+	c.Token = strings.TrimSpace(firstEnv("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN"))
+	if c.Token == "" {
+		tp := expandUser(os.Getenv("HF_TOKEN_PATH"))
+		if tp == "" {
+			tp = filepath.Join(home, "token")
+		}
+		b, err := os.ReadFile(tp)
+		switch {
+		case err == nil:
+			c.Token = strings.TrimSpace(string(b))
+		case !errors.Is(err, os.ErrNotExist):
+			return nil, fmt.Errorf("hub: reading token file %s: %w", tp, err)
+		}
+	}
+	c.Offline = isTrue(firstEnv("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
+	var err error
+	if c.MetadataTimeout, err = envSeconds("HF_HUB_ETAG_TIMEOUT"); err != nil {
+		return nil, err
+	}
+	if c.ReadTimeout, err = envSeconds("HF_HUB_DOWNLOAD_TIMEOUT"); err != nil {
+		return nil, err
+	}
+	if isTerminal(os.Stderr) {
+		c.Progress = os.Stderr
+	}
+	return c, nil
+}
+
+// isTrue parses a boolean environment value as huggingface_hub's _is_true.
+func isTrue(v string) bool {
+	switch strings.ToUpper(strings.TrimSpace(v)) {
+	case "1", "ON", "YES", "TRUE":
+		return true
+	}
+	return false
+}
+
+func firstEnv(names ...string) string {
+	for _, n := range names {
+		if v := os.Getenv(n); v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+func envSeconds(name string) (time.Duration, error) {
+	v := strings.TrimSpace(os.Getenv(name))
+	if v == "" {
+		return 0, nil
+	}
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil || f <= 0 || f > 1e6 {
+		return 0, fmt.Errorf("hub: %s=%q is not a positive number of seconds", name, v)
+	}
+	return time.Duration(f * float64(time.Second)), nil
+}
+
+func expandUser(p string) string {
+	if p == "~" || strings.HasPrefix(p, "~/") {
+		if h, err := os.UserHomeDir(); err == nil {
+			return filepath.Join(h, p[1:])
+		}
+	}
+	return p
+}
+
+func (c *Client) endpoint() string {
+	e := strings.TrimRight(c.Endpoint, "/")
+	if e == "" {
+		return DefaultEndpoint
+	}
+	return e
+}
+
+func (c *Client) logf(format string, args ...any) {
+	if c.Log == nil {
+		return
+	}
+	msg := redactor(c.Token).clean(fmt.Sprintf(format, args...))
+	fmt.Fprintf(c.Log, "hub: %s\n", msg)
+}
+
+// resolveURL is huggingface_hub's hf_hub_url for a model repo.
+func (c *Client) resolveURL(repoID, revision, filename string) string {
+	segs := strings.Split(filename, "/")
+	for i, s := range segs {
+		segs[i] = url.PathEscape(s)
+	}
+	return c.endpoint() + "/" + repoID + "/resolve/" + url.PathEscape(revision) + "/" + strings.Join(segs, "/")
+}
+
+func (c *Client) check(t target) error {
+	if err := validateRepoID(t.repoID); err != nil {
+		return t.errorf(ErrInvalidArgument, "", err, "refusing repo id")
+	}
+	if err := validateRelPath("revision", t.revision); err != nil {
+		return t.errorf(ErrInvalidArgument, "", err, "refusing revision")
+	}
+	if t.filename != "" {
+		if err := validateRelPath("filename", t.filename); err != nil {
+			return t.errorf(ErrInvalidArgument, "", err, "refusing filename")
+		}
+	}
+	if c.CacheDir == "" {
+		return t.errorf(ErrInvalidArgument, "", nil, "Client.CacheDir is empty")
+	}
+	return nil
+}
+
+// Download returns the snapshot path (CacheDir/models--ORG--NAME/
+// snapshots/<commit>/<filename>) of filename in repoID at revision (a
+// branch, a tag or a 40-hex commit; "" means main), fetching it if needed.
+//
+// A commit revision whose file is in the cache is served without any
+// request. Otherwise, online, one HEAD checks the current version (as
+// huggingface_hub does) and the content is downloaded only when its blob is
+// missing. Offline, the cache is used through refs/<revision>. Errors are
+// *Error values naming repo, revision, file and URL.
+func (c *Client) Download(ctx context.Context, repoID, revision, filename string) (string, error) {
+	if revision == "" {
+		revision = DefaultRevision
+	}
+	t := target{repoID: repoID, revision: revision, filename: filename}
+	if filename == "" {
+		return "", t.errorf(ErrInvalidArgument, "", errors.New("filename is empty"), "refusing filename")
+	}
+	if err := c.check(t); err != nil {
+		return "", err
+	}
+	rc := newRepoCache(c.CacheDir, repoID)
+	if IsCommitHash(revision) {
+		if p := rc.pointerPath(revision, filename); regularFile(p) {
+			c.logf("%s@%s %s: cached at %s", repoID, revision, filename, p)
+			return p, nil
+		}
+	}
+	if c.Offline {
+		return c.fromCacheOffline(rc, t)
+	}
+
+	u := c.resolveURL(repoID, revision, filename)
+	meta, resp, err := c.head(ctx, t, u)
+	if err != nil {
+		return "", c.annotate(rc, t, resp, err)
+	}
+	pointer := rc.pointerPath(meta.commit, filename)
+	blob := rc.blobPath(meta.etag)
+	if regularFile(pointer) && sizeMatches(pointer, meta.size) {
+		if err := rc.writeRef(revision, meta.commit); err != nil {
+			return "", t.errorf(ErrCache, "", err, "cannot record refs/%s", revision)
+		}
+		c.logf("%s@%s %s: up to date at %s", repoID, revision, filename, pointer)
+		return pointer, nil
+	}
+	if err := c.fetchBlob(ctx, t, rc, meta); err != nil {
+		return "", err
+	}
+	if err := link(blob, pointer); err != nil {
+		return "", t.errorf(ErrCache, "", err, "cannot create snapshot link %s", pointer)
+	}
+	if err := rc.writeRef(revision, meta.commit); err != nil {
+		return "", t.errorf(ErrCache, "", err, "cannot record refs/%s", revision)
+	}
+	return pointer, nil
+}
+
+// annotate completes a metadata error: a missing file is remembered in
+// .no_exist (as huggingface_hub does) and a network failure says whether
+// the file could be used offline.
+func (c *Client) annotate(rc repoCache, t target, resp *http.Response, err error) error {
+	var he *Error
+	if !errors.As(err, &he) {
+		return err
+	}
+	switch {
+	case errors.Is(err, ErrEntryNotFound) && resp != nil:
+		if commit := resp.Header.Get(headerRepoCommit); IsCommitHash(commit) {
+			if rc.markMissing(commit, t.filename) == nil {
+				_ = rc.writeRef(t.revision, commit)
+			}
+		}
+	case errors.Is(err, ErrNetwork) || errors.Is(err, ErrTimeout):
+		if t.filename == "" {
+			break
+		}
+		if p, _ := rc.lookup(t.revision, t.filename); p != "" {
+			he.Msg += fmt.Sprintf("; the file is already in the cache (%s): set HF_HUB_OFFLINE=1 to use it without network", p)
+		} else {
+			he.Msg += "; the file is not in the cache either"
+		}
+	}
+	return err
+}
+
+func (c *Client) fromCacheOffline(rc repoCache, t target) (string, error) {
+	p, looked := rc.lookup(t.revision, t.filename)
+	if p != "" {
+		c.logf("%s@%s %s: offline, cached at %s", t.repoID, t.revision, t.filename, p)
+		return p, nil
+	}
+	if rc.knownMissing(t.revision, t.filename) {
+		return "", t.errorf(ErrNotCached, "", ErrEntryNotFound,
+			"offline mode (HF_HUB_OFFLINE) is on and the cache records that the file does not exist in the repo at this revision")
+	}
+	return "", t.errorf(ErrNotCached, "", nil,
+		"offline mode (HF_HUB_OFFLINE) is on and the file is not in the cache (looked in %s); run once with network access to download it",
+		strings.Join(looked, ", "))
+}
+
+func sizeMatches(p string, size int64) bool {
+	if size < 0 {
+		return true
+	}
+	fi, err := os.Stat(p)
+	return err == nil && fi.Size() == size
+}
+
+// fetchBlob makes blobs/<etag> hold the verified content, downloading it
+// through blobs/<etag>.incomplete under a lock.
+func (c *Client) fetchBlob(ctx context.Context, t target, rc repoCache, meta fileMeta) error {
+	blob := rc.blobPath(meta.etag)
+	if err := os.MkdirAll(filepath.Dir(blob), 0o755); err != nil {
+		return t.errorf(ErrCache, "", err, "cannot create blobs directory")
+	}
+	lock, err := lockFile(filepath.Join(rc.locks, meta.etag+".lock"))
+	if err != nil {
+		return t.errorf(ErrCache, "", err, "cannot lock blob %s", meta.etag)
+	}
+	defer lock.unlock()
+	if regularFile(blob) {
+		if sizeMatches(blob, meta.size) {
+			c.logf("%s@%s %s: blob %s already cached", t.repoID, t.revision, t.filename, meta.etag)
+			return nil
+		}
+		c.logf("%s@%s %s: blob %s has the wrong size, downloading again", t.repoID, t.revision, t.filename, meta.etag)
+		if err := os.Remove(blob); err != nil {
+			return t.errorf(ErrCache, "", err, "cannot remove damaged blob %s", blob)
+		}
+	}
+	incomplete := blob + ".incomplete"
+	if err := c.transfer(ctx, t, meta, incomplete); err != nil {
+		return err
+	}
+	if err := os.Rename(incomplete, blob); err != nil {
+		return t.errorf(ErrCache, "", err, "cannot move %s to %s", incomplete, blob)
+	}
+	return nil
+}
+
+// transfer GETs meta.location into the incomplete file and verifies it.
+// An LFS file (sha256 etag) interrupted earlier is resumed with a Range
+// request; anything else starts clean.
+func (c *Client) transfer(ctx context.Context, t target, meta fileMeta, incomplete string) error {
+	isSHA := sha256Re.MatchString(meta.etag)
+	var offset int64
+	if fi, err := os.Stat(incomplete); err == nil && isSHA && meta.size > 0 && fi.Size() > 0 && fi.Size() < meta.size {
+		offset = fi.Size()
+	}
+	f, err := os.OpenFile(incomplete, os.O_CREATE|os.O_RDWR, 0o666)
+	if err != nil {
+		return t.errorf(ErrCache, "", err, "cannot open %s", incomplete)
+	}
+	keep := false
+	defer func() {
+		f.Close()
+		if !keep {
+			os.Remove(incomplete)
+		}
+	}()
+	var h hash.Hash
+	if isSHA {
+		h = sha256.New()
+	}
+	if offset > 0 {
+		if h != nil {
+			if _, err := io.CopyN(h, f, offset); err != nil {
+				offset = 0
+				h.Reset()
+			}
+		}
+	}
+	if offset == 0 {
+		if err := f.Truncate(0); err != nil {
+			return t.errorf(ErrCache, "", err, "cannot truncate %s", incomplete)
+		}
+	}
+	if _, err := f.Seek(offset, io.SeekStart); err != nil {
+		return t.errorf(ErrCache, "", err, "cannot seek in %s", incomplete)
+	}
+
+	d := durOr(c.ReadTimeout, DefaultReadTimeout)
+	w := newWatchdog(ctx, d, fmt.Sprintf("no data received for %s (idle read timeout, HF_HUB_DOWNLOAD_TIMEOUT)", d))
+	defer w.stop()
+	resp, u, err := c.get(ctx, w, t, meta.location, offset)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	switch {
+	case offset > 0 && resp.StatusCode == http.StatusPartialContent:
+		c.logf("%s@%s %s: resuming at byte %d", t.repoID, t.revision, t.filename, offset)
+	case resp.StatusCode == http.StatusOK:
+		if offset > 0 {
+			// Range ignored: start over.
+			offset = 0
+			if h != nil {
+				h.Reset()
+			}
+			if err := f.Truncate(0); err != nil {
+				return t.errorf(ErrCache, "", err, "cannot truncate %s", incomplete)
+			}
+			if _, err := f.Seek(0, io.SeekStart); err != nil {
+				return t.errorf(ErrCache, "", err, "cannot seek in %s", incomplete)
+			}
+		}
+	default:
+		return t.errorf(ErrHTTP, displayURL(u), nil, "unexpected HTTP status %s for the content", resp.Status)
+	}
+	expected := meta.size
+	if expected < 0 && resp.ContentLength >= 0 {
+		expected = offset + resp.ContentLength
+	}
+	c.logf("GET %s -> %s (%s)", displayURL(u), incomplete, sizeString(expected))
+
+	var dst io.Writer = f
+	if h != nil {
+		dst = io.MultiWriter(f, h)
+	}
+	pr := newProgress(c.Progress, t.filename, offset, expected)
+	n, err := io.Copy(dst, idleReader{pr.reader(resp.Body), w})
+	pr.done()
+	got := offset + n
+	if err != nil {
+		te := c.transportError(ctx, w, t, u, err)
+		if isSHA && got > 0 && errors.Is(te, ErrNetwork) {
+			te.Kind = ErrInterrupted
+			te.Msg = fmt.Sprintf("transfer interrupted after %d of %s; the partial data stays in %s and the next run resumes it",
+				got, sizeString(expected), incomplete)
+			keep = true
+		} else if errors.Is(te, ErrNetwork) {
+			te.Kind = ErrInterrupted
+			te.Msg = fmt.Sprintf("transfer interrupted after %d of %s; nothing was kept, the next run starts again", got, sizeString(expected))
+		} else if isSHA && got > 0 {
+			te.Msg += fmt.Sprintf(" after %d of %s; the partial data stays in %s and the next run resumes it", got, sizeString(expected), incomplete)
+			keep = true
+		}
+		return te
+	}
+	if expected >= 0 && got != expected {
+		return t.errorf(ErrIntegrity, displayURL(u), nil, "received %d bytes, expected %d; nothing was kept", got, expected)
+	}
+	if h != nil {
+		if sum := hex.EncodeToString(h.Sum(nil)); sum != meta.etag {
+			return t.errorf(ErrIntegrity, displayURL(u), nil, "sha256 of the received data is %s, expected %s; nothing was kept", sum, meta.etag)
+		}
+	}
+	if err := f.Sync(); err != nil {
+		return t.errorf(ErrCache, "", err, "cannot write %s", incomplete)
+	}
+	keep = true // renamed by the caller
+	return nil
+}
+
+// get issues the content GET, following redirects by hand: the token goes
+// only to the endpoint's host.
+func (c *Client) get(ctx context.Context, w *watchdog, t target, u string, offset int64) (*http.Response, string, error) {
+	hc := c.noRedirect()
+	for hops := 0; ; hops++ {
+		req, err := c.newRequest(w.ctx, http.MethodGet, u)
+		if err != nil {
+			return nil, u, t.errorf(ErrInvalidArgument, displayURL(u), err, "cannot build request")
+		}
+		if offset > 0 {
+			req.Header.Set("Range", fmt.Sprintf("bytes=%d-", offset))
+		}
+		resp, err := hc.Do(req)
+		if err != nil {
+			return nil, u, c.transportError(ctx, w, t, u, err)
+		}
+		w.kick()
+		if resp.StatusCode >= 300 && resp.StatusCode < 400 {
+			resp.Body.Close()
+			loc, err := req.URL.Parse(resp.Header.Get("Location"))
+			if err != nil || resp.Header.Get("Location") == "" {
+				return nil, u, t.errorf(ErrProtocol, displayURL(u), err, "redirect (HTTP %d) without a usable Location", resp.StatusCode)
+			}
+			if hops >= maxRedirects {
+				return nil, u, t.errorf(ErrProtocol, displayURL(u), nil, "more than %d redirects", maxRedirects)
+			}
+			u = loc.String()
+			continue
+		}
+		if resp.StatusCode == http.StatusRequestedRangeNotSatisfiable && offset > 0 {
+			resp.Body.Close()
+			offset = 0
+			continue
+		}
+		if resp.StatusCode >= 400 {
+			defer resp.Body.Close()
+			return nil, u, c.statusError(resp, t, u)
+		}
+		if resp.StatusCode == http.StatusPartialContent && !rangeStartsAt(resp.Header.Get("Content-Range"), offset) {
+			resp.Body.Close()
+			offset = 0
+			continue
+		}
+		return resp, u, nil
+	}
+}
+
+// rangeStartsAt reports whether a Content-Range header ("bytes N-M/T")
+// starts at off.
+func rangeStartsAt(cr string, off int64) bool {
+	rest, ok := strings.CutPrefix(strings.TrimSpace(cr), "bytes ")
+	if !ok || off == 0 {
+		return false
+	}
+	start, _, ok := strings.Cut(rest, "-")
+	if !ok {
+		return false
+	}
+	n, err := strconv.ParseInt(start, 10, 64)
+	return err == nil && n == off
+}
+
+// DownloadRepoFiles downloads several files of one repo at one revision and
+// returns filename -> snapshot path. Online with a branch or tag, the
+// revision is first resolved to a commit through
+// /api/models/{repo}/revision/{revision}, so that all files come from the
+// same commit and the ones already cached cost no further request;
+// refs/<revision> is updated once all files are in place. Every name is
+// checked before any request. On error the map is nil.
+func (c *Client) DownloadRepoFiles(ctx context.Context, repoID, revision string, files ...string) (map[string]string, error) {
+	if revision == "" {
+		revision = DefaultRevision
+	}
+	t := target{repoID: repoID, revision: revision}
+	if err := c.check(t); err != nil {
+		return nil, err
+	}
+	for _, f := range files {
+		ft := t
+		ft.filename = f
+		if f == "" {
+			return nil, ft.errorf(ErrInvalidArgument, "", errors.New("filename is empty"), "refusing filename")
+		}
+		if err := c.check(ft); err != nil {
+			return nil, err
+		}
+	}
+	rev := revision
+	pin := !c.Offline && !IsCommitHash(revision)
+	if pin {
+		commit, err := c.resolveRevision(ctx, t)
+		var he *Error
+		switch {
+		case err == nil:
+			rev = commit
+			c.logf("%s: revision %s is commit %s", repoID, revision, commit)
+		case errors.As(err, &he) && he.Kind == ErrHTTP && (he.Status == http.StatusNotFound || he.Status == http.StatusMethodNotAllowed || he.Status == http.StatusNotImplemented):
+			// Endpoint without the revision API (some mirrors): ask per file.
+			c.logf("%s: revision API unavailable (%v), resolving per file", repoID, err)
+			pin = false
+		default:
+			if errors.Is(err, ErrNetwork) || errors.Is(err, ErrTimeout) {
+				rc := newRepoCache(c.CacheDir, repoID)
+				all := true
+				for _, f := range files {
+					if p, _ := rc.lookup(revision, f); p == "" {
+						all = false
+					}
+				}
+				if all && he != nil {
+					he.Msg += "; all requested files are already in the cache: set HF_HUB_OFFLINE=1 to use them without network"
+				}
+			}
+			return nil, err
+		}
+	}
+	out := make(map[string]string, len(files))
+	for _, f := range files {
+		p, err := c.Download(ctx, repoID, rev, f)
+		if err != nil {
+			var he *Error
+			if pin && errors.As(err, &he) {
+				he.Msg += fmt.Sprintf(" (revision %s resolved to commit %s)", revision, rev)
+			}
+			return nil, err
+		}
+		out[f] = p
+	}
+	if pin {
+		if err := newRepoCache(c.CacheDir, repoID).writeRef(revision, rev); err != nil {
+			return nil, t.errorf(ErrCache, "", err, "cannot record refs/%s", revision)
+		}
+	}
+	return out, nil
+}
+
+func sizeString(n int64) string {
+	if n < 0 {
+		return "unknown size"
+	}
+	const mib = 1 << 20
+	if n >= mib {
+		return fmt.Sprintf("%d bytes (%.1f MiB)", n, float64(n)/mib)
+	}
+	return fmt.Sprintf("%d bytes", n)
+}
