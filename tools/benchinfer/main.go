@@ -1,0 +1,251 @@
+// Command benchinfer is the drop-in for upstream's
+// scripts/benchmark_infer.py: the same flags, validation, printed summary
+// and report (SPEC §3), measured through the same harness as
+// BenchmarkGenerate.
+//
+//	go run ./tools/benchinfer --source local --checkpoint CKPT --meta META \
+//	    --tokenizer char --config configs/base.toml --device cpu \
+//	    --json-out outputs/bench_infer.json --md-out outputs/bench_infer.md
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"time"
+
+	"github.com/labcoreai/tokbench/benchmarks"
+	"github.com/labcoreai/tokbench/benchmarks/report"
+	"github.com/labcoreai/tokbench/gpt"
+	"github.com/labcoreai/tokbench/weights"
+)
+
+func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
+
+type options struct {
+	source, checkpoint, meta, repoID, repoRevision, tokenizer, config string
+	prompt, jsonOut, mdOut, device                                    string
+	warmup, gen, iters                                                int
+	useKV                                                             *bool
+	stream                                                            bool
+}
+
+// usageError is a command-line error: printed as argparse does, exit 2.
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+func parse(args []string, stderr io.Writer) (*options, error) {
+	fs := flag.NewFlagSet("benchinfer", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "usage: benchinfer [flags]\n\nReproducible inference benchmark for LabCore LLM (tokbench).\n\nflags:")
+		fs.PrintDefaults()
+	}
+	op := &options{}
+	fs.StringVar(&op.source, "source", "local", "local or hf")
+	fs.StringVar(&op.checkpoint, "checkpoint", "", "Required for --source local.")
+	fs.StringVar(&op.meta, "meta", "", "Required for --source local.")
+	fs.StringVar(&op.repoID, "repo-id", "", "Required for --source hf.")
+	fs.StringVar(&op.repoRevision, "repo-revision", "main", "branch, tag or commit of --repo-id")
+	fs.StringVar(&op.tokenizer, "tokenizer", "", "char or bpe")
+	fs.StringVar(&op.config, "config", "", "TOML config; [generation] gives sampling settings and use_kv_cache")
+	fs.StringVar(&op.prompt, "prompt", "ROMEO:", "prompt text")
+	fs.IntVar(&op.warmup, "warmup-tokens", 64, "tokens of the untimed warmup generation")
+	fs.IntVar(&op.gen, "gen-tokens", 256, "tokens per timed generation")
+	fs.IntVar(&op.iters, "iters", 3, "number of timed generations")
+	on, off := true, false
+	fs.BoolFunc("use-kv-cache", "use the KV cache (default: config, else on for local, off for hf)", func(string) error { op.useKV = &on; return nil })
+	fs.BoolFunc("no-use-kv-cache", "do not use the KV cache", func(string) error { op.useKV = &off; return nil })
+	fs.BoolFunc("stream", "noted and ignored: timing always uses stream=False", func(string) error { op.stream = true; return nil })
+	fs.BoolFunc("no-stream", "the default", func(string) error { op.stream = false; return nil })
+	fs.StringVar(&op.jsonOut, "json-out", "", "write the JSON report here")
+	fs.StringVar(&op.mdOut, "md-out", "", "write the Markdown row here")
+	fs.StringVar(&op.device, "device", "cpu", "cpu or cuda")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil, err
+		}
+		return nil, usageError{err.Error()}
+	}
+	switch {
+	case fs.NArg() > 0:
+		return nil, usageError{fmt.Sprintf("unrecognized arguments: %s", fs.Arg(0))}
+	case op.source != "local" && op.source != "hf":
+		return nil, usageError{fmt.Sprintf("argument --source: invalid choice: %q (choose from 'local', 'hf')", op.source)}
+	case op.tokenizer != "" && op.tokenizer != "char" && op.tokenizer != "bpe":
+		return nil, usageError{fmt.Sprintf("argument --tokenizer: invalid choice: %q (choose from 'char', 'bpe')", op.tokenizer)}
+	case op.source == "local" && op.checkpoint == "":
+		return nil, usageError{"--checkpoint is required when --source local."}
+	case op.source == "local" && op.meta == "":
+		return nil, usageError{"--meta is required when --source local."}
+	case op.source == "hf" && op.repoID == "":
+		return nil, usageError{"--repo-id is required when --source hf."}
+	case op.warmup < 0:
+		return nil, usageError{"--warmup-tokens must be >= 0."}
+	case op.gen <= 0:
+		return nil, usageError{"--gen-tokens must be > 0."}
+	case op.iters <= 0:
+		return nil, usageError{"--iters must be > 0."}
+	case op.device != "cpu" && op.device != "cuda":
+		return nil, usageError{fmt.Sprintf("argument --device: want cpu or cuda, got %q", op.device)}
+	}
+	return op, nil
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	op, err := parse(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	var ue usageError
+	if errors.As(err, &ue) {
+		fmt.Fprintf(stderr, "usage: benchinfer [flags] (see --help)\nbenchinfer: error: %s\n", ue.msg)
+		return 2
+	}
+	rep, md, err := benchmark(op, stdout, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "benchinfer: %v\n", err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "\nInference benchmark summary\n%s\n", md)
+	if op.jsonOut != "" {
+		data, err := report.Marshal(rep)
+		if err == nil {
+			err = writeFile(op.jsonOut, data)
+		}
+		if err != nil {
+			fmt.Fprintf(stderr, "benchinfer: --json-out: %v\n", err)
+			return 1
+		}
+		fmt.Fprintf(stdout, "JSON written to: %s\n", op.jsonOut)
+	}
+	if op.mdOut != "" {
+		if err := writeFile(op.mdOut, []byte(md)); err != nil {
+			fmt.Fprintf(stderr, "benchinfer: --md-out: %v\n", err)
+			return 1
+		}
+		fmt.Fprintf(stdout, "Markdown written to: %s\n", op.mdOut)
+	}
+	return 0
+}
+
+func writeFile(path string, data []byte) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(path, data, 0o644)
+}
+
+// benchmark resolves the parameters, runs warmup and iterations through the
+// benchmarks harness, and builds the report.
+func benchmark(op *options, stdout, stderr io.Writer) (*report.Report, string, error) {
+	p := &benchmarks.Params{
+		Source: op.source, Checkpoint: op.checkpoint, Meta: op.meta, Tokenizer: op.tokenizer,
+		RepoID: op.repoID, RepoRevision: op.repoRevision, Devices: []string{op.device},
+		Prompt: op.prompt, WarmupTokens: op.warmup, GenTokens: []int{op.gen}, DTypes: []string{"fp32"},
+	}
+	if op.config != "" {
+		c, err := weights.LoadConfig(op.config)
+		if err != nil {
+			return nil, "", err
+		}
+		p.Config, p.ConfigPath = c, op.config
+	}
+	if op.useKV != nil {
+		p.UseKVCache = []bool{*op.useKV}
+	}
+	if op.stream {
+		fmt.Fprintln(stdout, "Note: --stream requested, but benchmark forces stream=False for comparable timing.")
+	}
+	configs, err := benchmarks.Configs(p)
+	if err != nil {
+		return nil, "", err
+	}
+	c := configs[0]
+	fmt.Fprintf(stderr, "benchinfer: loading the model (%s)...\n", op.source)
+	start := time.Now()
+	r, err := benchmarks.NewRunner(c, stdout)
+	if err != nil {
+		return nil, "", err
+	}
+	defer r.Close()
+	for _, w := range r.Loaded.Warnings {
+		fmt.Fprintln(stderr, "benchinfer: warning:", w)
+	}
+	fmt.Fprintf(stderr, "benchinfer: loaded in %.2fs: %.3fM params on %s (%s)\n", time.Since(start).Seconds(), r.Loaded.Model.Config.ParamsM(), r.Backend.Device().Name, r.Backend.Device().Type)
+	if op.warmup > 0 {
+		fmt.Fprintf(stderr, "benchinfer: warmup: %d tokens...\n", op.warmup)
+	}
+	if err := r.Warmup(); err != nil {
+		return nil, "", err
+	}
+	var tps, prefill, decode []float64
+	for i := range op.iters {
+		res, err := r.Generate(op.gen)
+		if err != nil {
+			return nil, "", err
+		}
+		t := float64(len(res.Tokens)) / max(res.Total.Seconds(), 1e-12)
+		tps = append(tps, t)
+		prefill = append(prefill, float64(res.Prefill.Microseconds())/1e3)
+		if d := (res.Total - res.Prefill).Seconds(); len(res.Tokens) > 1 && d > 0 {
+			decode = append(decode, float64(len(res.Tokens)-1)/d)
+		}
+		fmt.Fprintf(stderr, "benchinfer: iteration %d/%d: %.2f tok/s\n", i+1, op.iters, t)
+	}
+	rep, err := buildReport(r, tps, prefill, decode)
+	if err != nil {
+		return nil, "", err
+	}
+	md, err := report.Markdown(report.English, rep)
+	return rep, md, err
+}
+
+func buildReport(r *benchmarks.Runner, tps, prefill, decode []float64) (*report.Report, error) {
+	m := r.Loaded.Model.Config
+	d := r.Backend.Device()
+	set := r.Config.Settings
+	st, err := report.NewStats(tps)
+	if err != nil {
+		return nil, err
+	}
+	rep := &report.Report{
+		Timestamp: time.Now().UTC(),
+		Platform:  report.Platform{OS: benchmarks.PlatformOS()},
+		Device:    report.Device{Type: d.Type, Name: d.Name},
+		Model: report.Model{Source: r.Loaded.Source, ParamsM: m.ParamsM(), BlockSize: m.BlockSize,
+			NLayer: m.NLayer, NHead: m.NHead, NEmbd: m.NEmbd, DType: r.Config.DType},
+		Generation: report.Generation{Prompt: r.Config.Params.Prompt, GenTokens: r.Config.GenTokens,
+			Temperature: set.Sampling.Temperature, TopK: set.Sampling.TopK, TopP: set.Sampling.TopP,
+			RepetitionPenalty: set.Sampling.RepetitionPenalty, UseKVCache: r.Config.UseKVCache},
+		Results: report.Results{Iters: len(tps), TokensPerSec: st, PerIterTokensPerSec: tps},
+		Runtime: report.Runtime{Engine: report.Engine, Go: runtime.Version(), GOOS: runtime.GOOS, GOARCH: runtime.GOARCH},
+	}
+	if root, err := benchmarks.ModuleRoot("."); err == nil {
+		if c := benchmarks.GitCommit(root); c != "" {
+			rep.Commit = &c
+		}
+	}
+	cpu := gpt.CPUName()
+	rep.Runtime.CPU = &cpu
+	if d.Driver != "" {
+		drv := d.Driver
+		rep.Runtime.CUDADriver = &drv
+	}
+	if peak, ok := r.PeakBytes(); ok {
+		mib := float64(peak) / (1 << 20)
+		rep.Results.VRAMPeakMiB = &mib
+	}
+	if s, err := report.NewStats(prefill); err == nil {
+		rep.Results.PrefillMS = &s
+	}
+	if s, err := report.NewStats(decode); err == nil {
+		rep.Results.DecodeTokensPerSec = &s
+	}
+	return rep, nil
+}
