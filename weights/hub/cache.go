@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync/atomic"
 )
 
 var (
@@ -150,11 +151,22 @@ func (rc repoCache) writeRef(revision, commit string) error {
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 		return err
 	}
-	tmp := p + ".tmp"
+	tmp := tmpName(p)
 	if err := os.WriteFile(tmp, []byte(commit), 0o644); err != nil {
 		return err
 	}
-	return os.Rename(tmp, p)
+	if err := os.Rename(tmp, p); err != nil {
+		_ = os.Remove(tmp)
+		return err
+	}
+	return nil
+}
+
+var tmpCounter atomic.Uint64
+
+// tmpName returns a sibling name of p unique to this process and call.
+func tmpName(p string) string {
+	return fmt.Sprintf("%s.tmp-%d-%d", p, os.Getpid(), tmpCounter.Add(1))
 }
 
 // lookup returns the snapshot path of filename for revision if the cache
@@ -232,8 +244,7 @@ func link(blob, pointer string) error {
 	if cur, err := os.Readlink(pointer); err == nil && cur == rel {
 		return nil
 	}
-	tmp := fmt.Sprintf("%s.tmp%d", pointer, os.Getpid())
-	_ = os.Remove(tmp)
+	tmp := tmpName(pointer)
 	if err := os.Symlink(rel, tmp); err != nil {
 		return err
 	}

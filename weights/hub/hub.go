@@ -414,6 +414,7 @@ func (c *Client) transfer(ctx context.Context, t target, meta fileMeta, incomple
 	defer w.stop()
 	resp, u, err := c.get(ctx, w, t, meta.location, offset)
 	if err != nil {
+		keep = offset > 0 // a resumable partial survives a failed request
 		return err
 	}
 	defer resp.Body.Close()
@@ -569,6 +570,10 @@ func (c *Client) DownloadRepoFiles(ctx context.Context, repoID, revision string,
 			return nil, err
 		}
 	}
+	out := make(map[string]string, len(files))
+	if len(files) == 0 {
+		return out, nil
+	}
 	rev := revision
 	pin := !c.Offline && !IsCommitHash(revision)
 	if pin {
@@ -598,7 +603,6 @@ func (c *Client) DownloadRepoFiles(ctx context.Context, repoID, revision string,
 			return nil, err
 		}
 	}
-	out := make(map[string]string, len(files))
 	for _, f := range files {
 		p, err := c.Download(ctx, repoID, rev, f)
 		if err != nil {

@@ -10,7 +10,7 @@ import (
 type progress struct {
 	w      io.Writer
 	name   string
-	done_  int64
+	n  int64
 	total  int64
 	last   time.Time
 	start  time.Time
@@ -18,7 +18,7 @@ type progress struct {
 }
 
 func newProgress(w io.Writer, name string, already, total int64) *progress {
-	return &progress{w: w, name: name, done_: already, total: total, start: time.Now()}
+	return &progress{w: w, name: name, n: already, total: total, start: time.Now()}
 }
 
 type progressReader struct {
@@ -40,7 +40,7 @@ func (p *progress) reader(r io.Reader) io.Reader {
 }
 
 func (p *progress) add(n int64) {
-	p.done_ += n
+	p.n += n
 	if now := time.Now(); now.Sub(p.last) >= 200*time.Millisecond {
 		p.last = now
 		p.draw()
@@ -51,9 +51,9 @@ func (p *progress) draw() {
 	p.active = true
 	const mib = 1 << 20
 	if p.total > 0 {
-		fmt.Fprintf(p.w, "\r%s: %.1f / %.1f MiB (%3.0f%%)", p.name, float64(p.done_)/mib, float64(p.total)/mib, 100*float64(p.done_)/float64(p.total))
+		fmt.Fprintf(p.w, "\r%s: %.1f / %.1f MiB (%3.0f%%)", p.name, float64(p.n)/mib, float64(p.total)/mib, 100*float64(p.n)/float64(p.total))
 	} else {
-		fmt.Fprintf(p.w, "\r%s: %.1f MiB", p.name, float64(p.done_)/mib)
+		fmt.Fprintf(p.w, "\r%s: %.1f MiB", p.name, float64(p.n)/mib)
 	}
 }
 
