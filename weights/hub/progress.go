@@ -10,7 +10,7 @@ import (
 type progress struct {
 	w      io.Writer
 	name   string
-	n  int64
+	n      int64
 	total  int64
 	last   time.Time
 	start  time.Time
