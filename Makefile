@@ -1,0 +1,47 @@
+# tokbench: common tasks. `make help` lists them.
+GO        ?= go
+BENCH_PKG := ./benchmarks
+OUT       := outputs
+COUNT     ?= 3
+BASE      ?= HEAD~1
+FUZZTIME  ?= 10s
+PYTHON    ?= /usr/bin/python3
+
+.PHONY: help test vet bench bench-json compare fixtures fuzz ptx gpu-bundle
+
+help:
+	@echo "make test              vet, gofmt check and the race-enabled test suite"
+	@echo "make bench             benchmark the bundled model on the CPU: $(OUT)/bench_infer.{json,md}"
+	@echo "make compare BASE=REF  benchmarks at REF and at the work tree (-count 10), then benchstat"
+	@echo "make fixtures          regenerate the PyTorch fixtures in testdata/models (needs python3-torch)"
+	@echo "make fuzz FUZZTIME=10m run every fuzz target"
+	@echo "make ptx               compile cudakern/*.cu to committed PTX (needs nvcc)"
+	@echo "make gpu-bundle        build the cuda-tagged test binaries + fixtures + run.sh into gpu-bundle/"
+
+test: vet
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
+	$(GO) test -race ./...
+
+vet:
+	$(GO) vet ./...
+
+# The main job: BenchmarkGenerate on the bundled model, three timed
+# generations (one per result line), turned into upstream's report.
+bench:
+	@mkdir -p $(OUT) && rm -f $(OUT)/vram.json
+	$(GO) test -run '^$$' -bench '^BenchmarkGenerate$$' -benchtime 1x -count $(COUNT) -json $(BENCH_PKG) > $(OUT)/bench.jsonl
+	$(GO) run ./tools/benchreport -in $(OUT)/bench.jsonl $$([ -f $(OUT)/vram.json ] && echo -vram $(OUT)/vram.json) \
+		-json-out $(OUT)/bench_infer.json -md-out $(OUT)/bench_infer.md
+
+# benchstat over BASE and the work tree, each run -count 10.
+compare:
+	@command -v benchstat >/dev/null || $(GO) install golang.org/x/perf/cmd/benchstat@latest
+	@rm -rf $(OUT)/base-tree && mkdir -p $(OUT)
+	git worktree add --detach $(OUT)/base-tree $(BASE)
+	cd $(OUT)/base-tree && $(GO) test -run '^$$' -bench . -count 10 $(BENCH_PKG) > ../base.txt; \
+		status=$$?; cd - >/dev/null; git worktree remove --force $(OUT)/base-tree; exit $$status
+	$(GO) test -run '^$$' -bench . -count 10 $(BENCH_PKG) > $(OUT)/head.txt
+	PATH="$$PATH:$$($(GO) env GOPATH)/bin" benchstat base=$(OUT)/base.txt head=$(OUT)/head.txt
+
+fixtures:
+	$(PYTHON) testdata/gen/make_fixtures.py
