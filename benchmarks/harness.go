@@ -1,6 +1,7 @@
 package benchmarks
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/labcoreai/tokbench/gpt"
 	"github.com/labcoreai/tokbench/sampler"
+	"github.com/labcoreai/tokbench/weights/hub"
 )
 
 // Config is one point of a sweep: one benchmark configuration.
@@ -68,6 +70,10 @@ func Configs(p *Params) ([]Config, error) {
 	return out, nil
 }
 
+// RandomSeed seeds the weights of BENCH_SOURCE=random models, so that
+// every run measures the same model.
+const RandomSeed = 1337
+
 var (
 	loadMu sync.Mutex
 	loaded = map[string]*gpt.Loaded{}
@@ -86,8 +92,15 @@ func Load(p *Params, dtype string) (*gpt.Loaded, error) {
 	switch p.Source {
 	case "local":
 		ld, err = gpt.LoadLocal(p.Checkpoint, p.Meta, p.Tokenizer)
+	case "hf":
+		var c *hub.Client
+		if c, err = hub.NewFromEnv(); err == nil {
+			ld, err = gpt.LoadHF(context.Background(), c, p.RepoID, p.RepoRevision, p.Tokenizer)
+		}
+	case "random":
+		ld, err = gpt.LoadRandom(p.Config, p.Meta, p.Tokenizer, RandomSeed)
 	default:
-		err = fmt.Errorf("source %q is not supported by this build yet", p.Source)
+		err = fmt.Errorf("unknown source %q", p.Source)
 	}
 	if err != nil {
 		return nil, err

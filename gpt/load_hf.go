@@ -1,0 +1,125 @@
+package gpt
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/labcoreai/tokbench/weights"
+	"github.com/labcoreai/tokbench/weights/hub"
+)
+
+// Hub export file names (upstream scripts/export_hf.py).
+const (
+	ExportConfig    = "config.json"
+	ExportTokenizer = "tokenizer.json"
+	ExportWeights   = "model.safetensors"
+)
+
+// maxJSONBytes bounds config.json and tokenizer.json.
+const maxJSONBytes = 64 << 20
+
+// LoadHF fetches config.json, tokenizer.json and model.safetensors of
+// repoID at revision through the Hub cache (see package hub) and loads them.
+// The tokenizer is tokFlag, else bpe, as upstream's benchmark does for hf.
+func LoadHF(ctx context.Context, c *hub.Client, repoID, revision, tokFlag string) (*Loaded, error) {
+	files, err := c.DownloadRepoFiles(ctx, repoID, revision, ExportConfig, ExportTokenizer, ExportWeights)
+	if err != nil {
+		return nil, err
+	}
+	ld, err := LoadExport(files[ExportConfig], files[ExportTokenizer], files[ExportWeights], tokFlag)
+	if err != nil {
+		return nil, fmt.Errorf("%s@%s: %w", repoID, revision, err)
+	}
+	ld.Source = "hf"
+	return ld, nil
+}
+
+// LoadExport loads the three files of a Hub export from disk. The tied
+// embedding may be stored as lm_head.weight or wte.weight.
+func LoadExport(configPath, tokenizerPath, weightsPath, tokFlag string) (*Loaded, error) {
+	cm, err := readJSONObject(configPath)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := ConfigFromMap(cm, configPath)
+	if err != nil {
+		return nil, err
+	}
+	tm, err := readJSONObject(tokenizerPath)
+	if err != nil {
+		return nil, err
+	}
+	tensors, err := weights.LoadSafetensors(weightsPath)
+	if err != nil {
+		return nil, err
+	}
+	m, warns, err := FromTensors(cfg, tensors, weightsPath)
+	if err != nil {
+		return nil, err
+	}
+	if tokFlag == "" {
+		tokFlag = weights.TokenizerBPE
+	}
+	spec, err := weights.ResolveTokenizer(tokFlag, nil, tm)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", tokenizerPath, err)
+	}
+	tok, err := newTokenizer(spec, cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &Loaded{Model: m, Tokenizer: tok, Source: "local", Warnings: warns}, nil
+}
+
+// LoadRandom builds a model of the shape in cfg's [model] section with
+// upstream's random initialisation (see RandomModel), and the tokenizer
+// resolved from tokFlag and the meta file as for a local checkpoint.
+func LoadRandom(cfg *weights.Config, metaPath, tokFlag string, seed uint64) (*Loaded, error) {
+	if cfg == nil {
+		return nil, fmt.Errorf("gpt: source random needs a config whose [model] section gives the shape")
+	}
+	c, err := ConfigFromMap(cfg.Model, cfg.Path+": [model]")
+	if err != nil {
+		return nil, err
+	}
+	m, err := RandomModel(c, seed)
+	if err != nil {
+		return nil, err
+	}
+	meta, err := weights.FindMeta(metaPath)
+	if err != nil {
+		return nil, err
+	}
+	spec, err := weights.ResolveTokenizer(tokFlag, meta, nil)
+	if err != nil {
+		return nil, err
+	}
+	tok, err := newTokenizer(spec, c)
+	if err != nil {
+		return nil, err
+	}
+	return &Loaded{Model: m, Tokenizer: tok, Source: "random"}, nil
+}
+
+func readJSONObject(path string) (map[string]any, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("gpt: %w", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxJSONBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("gpt: %s: %w", path, err)
+	}
+	if len(data) > maxJSONBytes {
+		return nil, fmt.Errorf("gpt: %s: larger than %d bytes", path, maxJSONBytes)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(data, &m); err != nil {
+		return nil, fmt.Errorf("gpt: %s: not a JSON object: %w", path, err)
+	}
+	return m, nil
+}
