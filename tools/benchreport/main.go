@@ -1,0 +1,201 @@
+// Command benchreport turns the output of the tokbench generation
+// benchmark (`go test -bench Generate`, plain or -json) into upstream's
+// benchmark report (SPEC §3): the JSON document and the Markdown table
+// row of scripts/benchmark_infer.py.
+//
+// Usage:
+//
+//	go test ./benchmarks -run '^$' -bench Generate -count 3 -json > bench.json
+//	benchreport -in bench.json -vram outputs/vram.json -json-out outputs/bench_infer.json -md-out outputs/bench_infer.md
+//
+// The input (-in FILE, or standard input) is read as a test2json stream
+// when it starts with '{', else as plain `go test` text. Each distinct
+// benchmark name (without its -GOMAXPROCS suffix) is one configuration;
+// its result lines are its timed iterations. One configuration gives one
+// JSON object, several give a JSON array; the Markdown table (header in
+// -lang, one row per configuration) is printed to standard output.
+// Any failure in the run, missing configuration key or inconsistent VRAM
+// sidecar is an error, and then nothing is written.
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+
+	"github.com/labcoreai/tokbench/benchmarks/report"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}
+
+// run is the command with its arguments and streams; it returns the
+// exit status.
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("benchreport", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	in := fs.String("in", "", "go test -bench output, plain or -json (default: standard input)")
+	vramPath := fs.String("vram", "", "VRAM sidecar JSON written by the benchmark (BENCH_VRAM_OUT); required for cuda runs")
+	jsonOut := fs.String("json-out", "", "write the JSON report to this file")
+	mdOut := fs.String("md-out", "", "write the Markdown table to this file")
+	lang := fs.String("lang", "en", "language of the Markdown header: en (upstream's script) or fr (its benchmarks page)")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "benchreport: unexpected argument %q (the input is given with -in)\n", fs.Arg(0))
+		return 2
+	}
+	l, err := report.ParseLang(*lang)
+	if err != nil {
+		fmt.Fprintf(stderr, "benchreport: -lang: %v\n", err)
+		return 2
+	}
+	jsonDoc, md, err := makeReport(*in, *vramPath, l, stdin, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "benchreport: %v\n", err)
+		return 1
+	}
+	if *jsonOut != "" {
+		if err := writeFile(*jsonOut, append(jsonDoc, '\n')); err != nil {
+			fmt.Fprintf(stderr, "benchreport: -json-out: %v\n", err)
+			return 1
+		}
+	}
+	if *mdOut != "" {
+		if err := writeFile(*mdOut, []byte(md)); err != nil {
+			fmt.Fprintf(stderr, "benchreport: -md-out: %v\n", err)
+			return 1
+		}
+	}
+	if _, err := io.WriteString(stdout, md); err != nil {
+		fmt.Fprintf(stderr, "benchreport: writing standard output: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+// makeReport reads the input and the sidecar and returns the JSON
+// document (no trailing newline) and the Markdown table.
+func makeReport(inPath, vramPath string, lang report.Lang, stdin io.Reader, warn io.Writer) ([]byte, string, error) {
+	name := inPath
+	var data []byte
+	var err error
+	if inPath == "" {
+		name = "<stdin>"
+		data, err = io.ReadAll(stdin)
+	} else {
+		data, err = os.ReadFile(inPath)
+	}
+	if err != nil {
+		return nil, "", fmt.Errorf("reading input: %w", err)
+	}
+	text, err := benchText(data, name)
+	if err != nil {
+		return nil, "", err
+	}
+	textName := name
+	if isJSONStream(data) {
+		textName = name + " (test output)" // line numbers count test output lines
+	}
+	configs, err := parseResults(text, textName, warn)
+	if err != nil {
+		return nil, "", err
+	}
+	var vram map[string]*vramEntry
+	if vramPath != "" {
+		if vram, err = loadVRAM(vramPath); err != nil {
+			return nil, "", err
+		}
+		known := map[string]bool{}
+		for _, c := range configs {
+			known[c.name] = true
+		}
+		var unknown []string
+		for k := range vram {
+			if !known[k] {
+				unknown = append(unknown, k)
+			}
+		}
+		if len(unknown) > 0 {
+			sort.Strings(unknown)
+			return nil, "", fmt.Errorf("%s: VRAM sidecar names configurations that are not in %s: %q", vramPath, name, unknown)
+		}
+	}
+	reports := make([]*report.Report, len(configs))
+	for i, c := range configs {
+		if reports[i], err = buildReport(c, vram[c.name], warn); err != nil {
+			return nil, "", err
+		}
+	}
+	doc, err := report.MarshalList(reports, len(reports) > 1)
+	if err != nil {
+		return nil, "", err
+	}
+	md, err := report.Markdown(lang, reports...)
+	if err != nil {
+		return nil, "", err
+	}
+	return doc, md, nil
+}
+
+// vramSidecar is the file the benchmark writes at BENCH_VRAM_OUT
+// (CONTRACTS.md): peak device memory per configuration that ran on a GPU.
+type vramSidecar struct {
+	Version *int                  `json:"version"`
+	Configs map[string]*vramEntry `json:"configs"`
+}
+
+// loadVRAM reads and checks the VRAM sidecar at path.
+func loadVRAM(path string) (map[string]*vramEntry, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("VRAM sidecar: %w", err)
+	}
+	var sc vramSidecar
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&sc); err != nil {
+		return nil, fmt.Errorf("VRAM sidecar %s: not valid JSON: %w", path, err)
+	}
+	if dec.More() {
+		return nil, fmt.Errorf("VRAM sidecar %s: data after the JSON object", path)
+	}
+	if sc.Version == nil || *sc.Version != 1 {
+		return nil, fmt.Errorf("VRAM sidecar %s: \"version\" must be 1", path)
+	}
+	if sc.Configs == nil {
+		return nil, fmt.Errorf("VRAM sidecar %s: no \"configs\" object", path)
+	}
+	for k, e := range sc.Configs {
+		switch {
+		case e == nil:
+			return nil, fmt.Errorf("VRAM sidecar %s: configs[%q] is null", path, k)
+		case e.PeakBytes == nil:
+			return nil, fmt.Errorf("VRAM sidecar %s: configs[%q] has no \"peak_bytes\"", path, k)
+		case *e.PeakBytes < 0:
+			return nil, fmt.Errorf("VRAM sidecar %s: configs[%q].peak_bytes is negative", path, k)
+		}
+	}
+	return sc.Configs, nil
+}
+
+// writeFile writes data to path, creating its directory as upstream
+// does for its output files.
+func writeFile(path string, data []byte) error {
+	if dir := filepath.Dir(path); dir != "." {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
+	}
+	return os.WriteFile(path, data, 0o644)
+}

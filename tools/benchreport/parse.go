@@ -1,0 +1,321 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/perf/benchfmt"
+
+	"github.com/labcoreai/tokbench/benchmarks/report"
+)
+
+// benchBase is the benchmark whose results make reports; results of
+// other benchmarks in the same output are skipped.
+const benchBase = "Generate"
+
+// Units of the metrics that BenchmarkGenerate reports (CONTRACTS.md).
+const (
+	unitTokensPerSec = "tokens/s"
+	unitPrefillMS    = "prefill-ms"
+	unitDecodeTPS    = "decode-tokens/s"
+)
+
+// configKeys are the benchfmt configuration keys that a report is made
+// from, each required unless optional is set. An empty value deletes a
+// key in the benchmark format, so the optional ones map to null.
+var configKeys = []struct {
+	key      string
+	optional bool
+}{
+	{"tokbench-commit", true},
+	{"platform-os", false},
+	{"go-version", false},
+	{"goos", false},
+	{"goarch", false},
+	{"cpu", true},
+	{"device-type", false},
+	{"device-name", false},
+	{"cuda-driver", true},
+	{"model-source", false},
+	{"model-params-m", false},
+	{"model-block-size", false},
+	{"model-n-layer", false},
+	{"model-n-head", false},
+	{"model-n-embd", false},
+	{"model-dtype", false},
+	{"gen-prompt", false},
+	{"gen-temperature", false},
+	{"gen-top-k", false},
+	{"gen-top-p", false},
+	{"gen-repetition-penalty", false},
+}
+
+// configuration is every result line of one benchmark name (without the
+// -GOMAXPROCS suffix).
+type configuration struct {
+	name   string            // e.g. BenchmarkGenerate/src=local/dev=cpu/kv=on/gen=256
+	pos    string            // file:line of its first result
+	config map[string]string // configKeys values of the first result
+	stamp  string            // timestamp of the first result
+	keys   map[string]string // name keys: src, dev, kv, gen, dtype, ...
+
+	tokensPerSec, prefillMS, decodeTPS []float64
+	prefillLines, decodeLines          int
+}
+
+// parseResults reads the benchmark results in text and groups them by
+// configuration, in order of first appearance. warn receives notes on
+// skipped results.
+func parseResults(text []byte, name string, warn io.Writer) ([]*configuration, error) {
+	rd := benchfmt.NewReader(bytes.NewReader(text), name)
+	var order []*configuration
+	byName := map[string]*configuration{}
+	skipped := map[string]bool{}
+	for rd.Scan() {
+		switch rec := rd.Result().(type) {
+		case *benchfmt.SyntaxError:
+			return nil, rec
+		case *benchfmt.Result:
+			file, line := rec.Pos()
+			pos := fmt.Sprintf("%s:%d", file, line)
+			base, parts := rec.Name.Parts()
+			if string(base) != benchBase {
+				if full := "Benchmark" + string(base); !skipped[full] {
+					skipped[full] = true
+					fmt.Fprintf(warn, "benchreport: %s: skipping Benchmark%s results (only Benchmark%s makes reports)\n", pos, base, benchBase)
+				}
+				continue
+			}
+			cfgName := "Benchmark" + string(base)
+			keys := map[string]string{}
+			for _, p := range parts {
+				if p[0] == '-' {
+					continue // -GOMAXPROCS
+				}
+				cfgName += string(p)
+				if bytes.IndexByte(p, '#') >= 0 {
+					return nil, fmt.Errorf("%s: %s: go test added #NN to make the name unique: the benchmark ran two sub-benchmarks with the same name", pos, rec.Name)
+				}
+				k, v, ok := strings.Cut(string(p[1:]), "=")
+				if !ok || k == "" {
+					return nil, fmt.Errorf("%s: benchmark name part %q is not key=value", pos, p[1:])
+				}
+				keys[k] = v
+			}
+			c := byName[cfgName]
+			if c == nil {
+				c = &configuration{name: cfgName, pos: pos, config: map[string]string{}, keys: keys}
+				for _, ck := range configKeys {
+					v := rec.GetConfig(ck.key)
+					if v == "" && !ck.optional {
+						return nil, fmt.Errorf("%s: %s: missing configuration key %q (a %q line must precede the result)", pos, cfgName, ck.key, ck.key+": ...")
+					}
+					c.config[ck.key] = v
+				}
+				c.stamp = rec.GetConfig("timestamp")
+				if c.stamp == "" {
+					return nil, fmt.Errorf("%s: %s: missing configuration key %q (a %q line must precede the result)", pos, cfgName, "timestamp", "timestamp: ...")
+				}
+				byName[cfgName] = c
+				order = append(order, c)
+			} else {
+				for _, ck := range configKeys {
+					if v := rec.GetConfig(ck.key); v != c.config[ck.key] {
+						return nil, fmt.Errorf("%s: %s: configuration key %q is %q here but %q at %s", pos, cfgName, ck.key, v, c.config[ck.key], c.pos)
+					}
+				}
+			}
+			tps, ok := rec.Value(unitTokensPerSec)
+			if !ok {
+				return nil, fmt.Errorf("%s: %s: result has no %s metric", pos, cfgName, unitTokensPerSec)
+			}
+			c.tokensPerSec = append(c.tokensPerSec, tps)
+			if v, ok := rec.Value(unitPrefillMS); ok {
+				c.prefillMS = append(c.prefillMS, v)
+			}
+			if v, ok := rec.Value(unitDecodeTPS); ok {
+				c.decodeTPS = append(c.decodeTPS, v)
+			}
+		}
+	}
+	if err := rd.Err(); err != nil {
+		return nil, err
+	}
+	if len(order) == 0 {
+		return nil, fmt.Errorf("%s: no Benchmark%s results", name, benchBase)
+	}
+	return order, nil
+}
+
+// vramEntry is one configuration of the VRAM sidecar.
+type vramEntry struct {
+	PeakBytes *int64   `json:"peak_bytes"`
+	PeakMiB   *float64 `json:"peak_mib"`
+	Device    string   `json:"device"`
+}
+
+// buildReport turns c (and its sidecar entry, nil if none) into a report.
+func buildReport(c *configuration, vram *vramEntry, warn io.Writer) (*report.Report, error) {
+	fail := func(format string, args ...any) error {
+		return fmt.Errorf("%s: %s: %s", c.pos, c.name, fmt.Sprintf(format, args...))
+	}
+	cfg := c.config
+	parseInt := func(key string) (int, error) {
+		v, err := strconv.Atoi(cfg[key])
+		if err != nil {
+			return 0, fail("configuration key %q: %q is not an integer", key, cfg[key])
+		}
+		return v, nil
+	}
+	parseFloat := func(key string) (float64, error) {
+		v, err := strconv.ParseFloat(cfg[key], 64)
+		if err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
+			return 0, fail("configuration key %q: %q is not a finite number", key, cfg[key])
+		}
+		return v, nil
+	}
+	nameKey := func(key string) (string, error) {
+		v, ok := c.keys[key]
+		if !ok {
+			return "", fail("benchmark name has no %s= part", key)
+		}
+		return v, nil
+	}
+	optional := func(key string) *string {
+		if v := cfg[key]; v != "" {
+			return &v
+		}
+		return nil
+	}
+
+	var r report.Report
+	var err error
+	if r.Timestamp, err = time.Parse(time.RFC3339, c.stamp); err != nil {
+		return nil, fail("configuration key %q: %q is not an RFC 3339 time", "timestamp", c.stamp)
+	}
+	r.Timestamp = r.Timestamp.UTC()
+	r.Commit = optional("tokbench-commit")
+	r.Platform.OS = cfg["platform-os"]
+	r.Device = report.Device{Type: cfg["device-type"], Name: cfg["device-name"]}
+
+	src, err := nameKey("src")
+	if err != nil {
+		return nil, err
+	}
+	if src != cfg["model-source"] {
+		return nil, fail("name says src=%s but configuration key %q is %q", src, "model-source", cfg["model-source"])
+	}
+	r.Model.Source = src
+	dev, err := nameKey("dev")
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case dev != "cpu" && dev != "cuda":
+		return nil, fail("name part dev=%s is not cpu or cuda", dev)
+	case dev == "cpu" && r.Device.Type != "cpu":
+		return nil, fail("name says dev=cpu but configuration key %q is %q", "device-type", r.Device.Type)
+	}
+	if r.Model.ParamsM, err = parseFloat("model-params-m"); err != nil {
+		return nil, err
+	}
+	for _, f := range []struct {
+		key string
+		dst *int
+	}{{"model-block-size", &r.Model.BlockSize}, {"model-n-layer", &r.Model.NLayer},
+		{"model-n-head", &r.Model.NHead}, {"model-n-embd", &r.Model.NEmbd}, {"gen-top-k", &r.Generation.TopK}} {
+		if *f.dst, err = parseInt(f.key); err != nil {
+			return nil, err
+		}
+	}
+	r.Model.DType = cfg["model-dtype"]
+	if dt, ok := c.keys["dtype"]; ok && dt != r.Model.DType {
+		return nil, fail("name says dtype=%s but configuration key %q is %q", dt, "model-dtype", r.Model.DType)
+	}
+
+	if r.Generation.Prompt, err = strconv.Unquote(cfg["gen-prompt"]); err != nil {
+		return nil, fail("configuration key %q: %s is not a Go-quoted string", "gen-prompt", cfg["gen-prompt"])
+	}
+	gen, err := nameKey("gen")
+	if err != nil {
+		return nil, err
+	}
+	if r.Generation.GenTokens, err = strconv.Atoi(gen); err != nil {
+		return nil, fail("name part gen=%s is not an integer", gen)
+	}
+	for _, f := range []struct {
+		key string
+		dst *float64
+	}{{"gen-temperature", &r.Generation.Temperature}, {"gen-top-p", &r.Generation.TopP},
+		{"gen-repetition-penalty", &r.Generation.RepetitionPenalty}} {
+		if *f.dst, err = parseFloat(f.key); err != nil {
+			return nil, err
+		}
+	}
+	kv, err := nameKey("kv")
+	if err != nil {
+		return nil, err
+	}
+	switch kv {
+	case "on":
+		r.Generation.UseKVCache = true
+	case "off":
+	default:
+		return nil, fail("name part kv=%s is not on or off", kv)
+	}
+
+	res := &r.Results
+	res.Iters = len(c.tokensPerSec)
+	if res.TokensPerSec, err = report.NewStats(c.tokensPerSec); err != nil {
+		return nil, fail("%s: %v", unitTokensPerSec, err)
+	}
+	res.PerIterTokensPerSec = c.tokensPerSec
+	for _, m := range []struct {
+		unit string
+		vals []float64
+		dst  **report.Stats
+	}{{unitPrefillMS, c.prefillMS, &res.PrefillMS}, {unitDecodeTPS, c.decodeTPS, &res.DecodeTokensPerSec}} {
+		switch len(m.vals) {
+		case 0:
+		case res.Iters:
+			s, err := report.NewStats(m.vals)
+			if err != nil {
+				return nil, fail("%s: %v", m.unit, err)
+			}
+			*m.dst = &s
+		default:
+			return nil, fail("metric %s is on %d of the %d result lines", m.unit, len(m.vals), res.Iters)
+		}
+	}
+
+	switch {
+	case vram != nil && r.Device.Type != "cuda":
+		return nil, fail("the VRAM sidecar has an entry for it but it ran on %s", r.Device.Type)
+	case vram == nil && r.Device.Type == "cuda":
+		return nil, fail("it ran on cuda but the VRAM sidecar (-vram) has no entry for it")
+	case vram != nil:
+		mib := float64(*vram.PeakBytes) / (1 << 20)
+		res.VRAMPeakMiB = &mib
+		if vram.Device != "" && vram.Device != r.Device.Name {
+			fmt.Fprintf(warn, "benchreport: %s: VRAM sidecar device %q differs from device-name %q\n", c.name, vram.Device, r.Device.Name)
+		}
+	}
+
+	r.Runtime = report.Runtime{
+		Engine:     report.Engine,
+		Go:         cfg["go-version"],
+		GOOS:       cfg["goos"],
+		GOARCH:     cfg["goarch"],
+		CPU:        optional("cpu"),
+		CUDADriver: optional("cuda-driver"),
+	}
+	if err := r.Validate(); err != nil {
+		return nil, fail("%v", err)
+	}
+	return &r, nil
+}
