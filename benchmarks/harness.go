@@ -15,7 +15,6 @@ import (
 
 	"github.com/labcoreai/tokbench/gpt"
 	"github.com/labcoreai/tokbench/sampler"
-	"github.com/labcoreai/tokbench/weights/hub"
 )
 
 // Config is one point of a sweep: one benchmark configuration.
@@ -70,10 +69,6 @@ func Configs(p *Params) ([]Config, error) {
 	return out, nil
 }
 
-// RandomSeed seeds the weights of BENCH_SOURCE=random models, so that
-// every run measures the same model.
-const RandomSeed = 1337
-
 var (
 	loadMu sync.Mutex
 	loaded = map[string]*gpt.Loaded{}
@@ -87,21 +82,8 @@ func Load(p *Params, dtype string) (*gpt.Loaded, error) {
 	if ld, ok := loaded[key]; ok {
 		return ld, nil
 	}
-	var ld *gpt.Loaded
-	var err error
-	switch p.Source {
-	case "local":
-		ld, err = gpt.LoadLocal(p.Checkpoint, p.Meta, p.Tokenizer)
-	case "hf":
-		var c *hub.Client
-		if c, err = hub.NewFromEnv(); err == nil {
-			ld, err = gpt.LoadHF(context.Background(), c, p.RepoID, p.RepoRevision, p.Tokenizer)
-		}
-	case "random":
-		ld, err = gpt.LoadRandom(p.Config, p.Meta, p.Tokenizer, RandomSeed)
-	default:
-		err = fmt.Errorf("unknown source %q", p.Source)
-	}
+	ld, err := gpt.Load(context.Background(), gpt.Source{Kind: p.Source, Checkpoint: p.Checkpoint, Meta: p.Meta,
+		RepoID: p.RepoID, Revision: p.RepoRevision, Tokenizer: p.Tokenizer, Config: p.Config, Seed: gpt.RandomSeed})
 	if err != nil {
 		return nil, err
 	}

@@ -123,3 +123,42 @@ func readJSONObject(path string) (map[string]any, error) {
 	}
 	return m, nil
 }
+
+// Source says where a model comes from.
+type Source struct {
+	// Kind is "local" (Checkpoint + Meta), "hf" (RepoID at Revision) or
+	// "random" (the shape of Config's [model] section).
+	Kind       string
+	Checkpoint string
+	Meta       string
+	RepoID     string
+	Revision   string
+	// Tokenizer is the explicit tokenizer choice ("", "char" or "bpe").
+	Tokenizer string
+	Config    *weights.Config
+	// Seed seeds random weights.
+	Seed uint64
+}
+
+// Load loads the model of any source: the one place every tool and the
+// benchmark go through. The Hub client is configured from the environment
+// (HF_HOME, HF_HUB_CACHE, HF_ENDPOINT, HF_TOKEN, HF_HUB_OFFLINE).
+func Load(ctx context.Context, s Source) (*Loaded, error) {
+	switch s.Kind {
+	case "local":
+		return LoadLocal(s.Checkpoint, s.Meta, s.Tokenizer)
+	case "hf":
+		c, err := hub.NewFromEnv()
+		if err != nil {
+			return nil, err
+		}
+		rev := s.Revision
+		if rev == "" {
+			rev = hub.DefaultRevision
+		}
+		return LoadHF(ctx, c, s.RepoID, rev, s.Tokenizer)
+	case "random":
+		return LoadRandom(s.Config, s.Meta, s.Tokenizer, s.Seed)
+	}
+	return nil, fmt.Errorf("gpt: unknown source %q (want local, hf or random)", s.Kind)
+}

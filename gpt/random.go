@@ -4,6 +4,10 @@ import (
 	"math/rand/v2"
 )
 
+// RandomSeed is the seed every tool uses for --source random weights, so
+// that the same shape is the same model everywhere.
+const RandomSeed = 1337
+
 // RandomModel returns a model of config c with weights drawn as upstream
 // initialises them: every Linear and Embedding weight from normal(0, 0.02),
 // biases zero, LayerNorms weight 1 and bias 0. The same seed gives the same

@@ -47,7 +47,7 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 		fs.PrintDefaults()
 	}
 	op := &options{}
-	fs.StringVar(&op.source, "source", "local", "local or hf")
+	fs.StringVar(&op.source, "source", "local", "local, hf or random (weights drawn as upstream initialises them, shape from --config [model])")
 	fs.StringVar(&op.checkpoint, "checkpoint", "", "Required for --source local.")
 	fs.StringVar(&op.meta, "meta", "", "Required for --source local.")
 	fs.StringVar(&op.repoID, "repo-id", "", "Required for --source hf.")
@@ -75,8 +75,10 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	switch {
 	case fs.NArg() > 0:
 		return nil, usageError{fmt.Sprintf("unrecognized arguments: %s", fs.Arg(0))}
-	case op.source != "local" && op.source != "hf":
-		return nil, usageError{fmt.Sprintf("argument --source: invalid choice: %q (choose from 'local', 'hf')", op.source)}
+	case op.source != "local" && op.source != "hf" && op.source != "random":
+		return nil, usageError{fmt.Sprintf("argument --source: invalid choice: %q (choose from 'local', 'hf', 'random')", op.source)}
+	case op.source == "random" && op.config == "":
+		return nil, usageError{"--config is required when --source random (its [model] section gives the shape)."}
 	case op.tokenizer != "" && op.tokenizer != "char" && op.tokenizer != "bpe":
 		return nil, usageError{fmt.Sprintf("argument --tokenizer: invalid choice: %q (choose from 'char', 'bpe')", op.tokenizer)}
 	case op.source == "local" && op.checkpoint == "":

@@ -6,6 +6,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -22,9 +23,10 @@ func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
 
 // options are the command line, with nil for flags not given.
 type options struct {
-	checkpoint, meta, config, tokenizer, prompt, device string
-	maxNew                                              int
-	o                                                   gpt.Overrides
+	source, checkpoint, meta, config, tokenizer, prompt, device string
+	repoID, repoRevision                                        string
+	maxNew                                                      int
+	o                                                           gpt.Overrides
 }
 
 var errUsage = errors.New("usage")
@@ -33,6 +35,9 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	fs := flag.NewFlagSet("generate", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	op := &options{}
+	fs.StringVar(&op.source, "source", "local", "local (checkpoint + meta), hf (a Hub repo) or random (the [model] shape of --config)")
+	fs.StringVar(&op.repoID, "repo-id", "", "Hub repo ORG/NAME, for --source hf")
+	fs.StringVar(&op.repoRevision, "repo-revision", "main", "branch, tag or commit, for --source hf")
 	fs.StringVar(&op.checkpoint, "checkpoint", "checkpoints/ckpt_last.pt", "PyTorch checkpoint written by the LabCore trainer")
 	fs.StringVar(&op.meta, "meta", "data/processed/meta.json", "meta.json from data preparation (falls back to data/meta.json)")
 	fs.StringVar(&op.config, "config", "", "TOML config whose [generation] section gives defaults (seed, top_p, ...)")
@@ -59,6 +64,17 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	}
 	if op.tokenizer != "" && op.tokenizer != "char" && op.tokenizer != "bpe" {
 		fmt.Fprintf(stderr, "generate: --tokenizer: want char or bpe, got %q\n", op.tokenizer)
+		return nil, errUsage
+	}
+	switch {
+	case op.source != "local" && op.source != "hf" && op.source != "random":
+		fmt.Fprintf(stderr, "generate: --source: want local, hf or random, got %q\n", op.source)
+		return nil, errUsage
+	case op.source == "hf" && op.repoID == "":
+		fmt.Fprintln(stderr, "generate: --repo-id is required when --source hf")
+		return nil, errUsage
+	case op.source == "random" && op.config == "":
+		fmt.Fprintln(stderr, "generate: --config is required when --source random (its [model] section gives the shape)")
 		return nil, errUsage
 	}
 	if op.maxNew < 0 {
@@ -110,7 +126,8 @@ func generate(op *options, stderr io.Writer) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	ld, err := gpt.LoadLocal(op.checkpoint, op.meta, op.tokenizer)
+	ld, err := gpt.Load(context.Background(), gpt.Source{Kind: op.source, Checkpoint: op.checkpoint, Meta: op.meta,
+		RepoID: op.repoID, Revision: op.repoRevision, Tokenizer: op.tokenizer, Config: cfg, Seed: gpt.RandomSeed})
 	if err != nil {
 		return "", err
 	}
