@@ -46,9 +46,9 @@ func BenchmarkGenerate(b *testing.B) {
 		b.Fatal(err)
 	}
 	unitsOnce.Do(func() {
-		fmt.Println("Unit tokens/s Better=higher")
-		fmt.Println("Unit decode-tokens/s Better=higher")
-		fmt.Println("Unit prefill-ms Better=lower")
+		fmt.Println("Unit tokens/s better=higher")
+		fmt.Println("Unit decode-tokens/s better=higher")
+		fmt.Println("Unit prefill-ms better=lower")
 	})
 	for _, c := range configs {
 		r, err := NewRunner(c, os.Stdout)
