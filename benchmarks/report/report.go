@@ -26,7 +26,7 @@ const Engine = "tokbench"
 // when nil.
 type Report struct {
 	// Timestamp is when the configuration was measured; it is written
-	// in UTC, ISO 8601 (RFC 3339).
+	// in UTC, ISO 8601, as Python's isoformat() writes it.
 	Timestamp time.Time
 	// Commit is the git commit of the suite's checkout, or nil.
 	Commit     *string
@@ -292,7 +292,7 @@ func (r *Report) tree() node {
 	}
 	g := r.Generation
 	return newObject().
-		add("timestamp", strNode(r.Timestamp.UTC().Format(time.RFC3339Nano))).
+		add("timestamp", strNode(isoformat(r.Timestamp))).
 		add("commit", optStr(r.Commit)).
 		add("platform", newObject().add("os", strNode(r.Platform.OS)).add("python", optStr(r.Platform.Python)).n).
 		add("torch", newObject().add("version", optStr(r.Torch.Version)).add("cuda", optStr(r.Torch.CUDA)).n).
@@ -445,4 +445,15 @@ func Markdown(lang Lang, reports ...*Report) (string, error) {
 		b.WriteString(r.MarkdownRow() + "\n")
 	}
 	return b.String(), nil
+}
+
+// isoformat writes t in UTC as Python's datetime.isoformat() does for an
+// aware datetime, as upstream's report does: microseconds when non-zero,
+// and a +00:00 offset.
+func isoformat(t time.Time) string {
+	t = t.UTC().Truncate(time.Microsecond)
+	if t.Nanosecond() == 0 {
+		return t.Format("2006-01-02T15:04:05+00:00")
+	}
+	return t.Format("2006-01-02T15:04:05.000000+00:00")
 }
