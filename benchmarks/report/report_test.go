@@ -67,7 +67,7 @@ func TestMarshalSchema(t *testing.T) {
 	out, err := Marshal(r)
 	require.NoError(t, err)
 	want := `{
-  "timestamp": "2026-03-01T12:30:05Z",
+  "timestamp": "2026-03-01T12:30:05+00:00",
   "commit": "3f2c9b1e8d7a6f5e4d3c2b1a0f9e8d7c6b5a4f3e",
   "platform": {
     "os": "Linux-6.1.0-28-cloud-amd64-x86_64",
@@ -136,7 +136,7 @@ func TestMarshalSchema(t *testing.T) {
 	viaStd, err := json.Marshal(r)
 	require.NoError(t, err)
 	assert.Contains(t, string(viaStd), `"params_m":1.0`)
-	assert.Contains(t, string(viaStd), `"timestamp":"2026-03-01T12:30:05Z"`)
+	assert.Contains(t, string(viaStd), `"timestamp":"2026-03-01T12:30:05+00:00"`)
 }
 
 func TestMarshalList(t *testing.T) {
@@ -265,4 +265,12 @@ func TestValidate(t *testing.T) {
 		assert.ErrorContains(t, err, want)
 	}
 	assert.NoError(t, sample().Validate())
+}
+
+func TestTimestampLikePythonIsoformat(t *testing.T) {
+	// datetime(2026, 3, 1, 12, 30, 5, 123456, tzinfo=timezone.utc).isoformat()
+	assert.Equal(t, "2026-03-01T12:30:05.123456+00:00", isoformat(time.Date(2026, 3, 1, 12, 30, 5, 123456789, time.UTC)))
+	assert.Equal(t, "2026-03-01T12:30:05+00:00", isoformat(time.Date(2026, 3, 1, 12, 30, 5, 999, time.UTC)))
+	// Other zones are converted to UTC.
+	assert.Equal(t, "2026-03-01T11:30:05+00:00", isoformat(time.Date(2026, 3, 1, 12, 30, 5, 0, time.FixedZone("CET", 3600))))
 }
