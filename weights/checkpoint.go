@@ -188,6 +188,18 @@ func (a *ckptArchive) readEntry(f *zip.File, limit int64) ([]byte, error) {
 		return nil, fmt.Errorf("%s: %v", f.Name, err)
 	}
 	defer rc.Close()
+	if f.Method != zip.Store {
+		// A compressed entry may lie about its size: let the buffer grow
+		// with the data actually there.
+		b, err := io.ReadAll(io.LimitReader(rc, int64(f.UncompressedSize64)+1))
+		if err != nil {
+			return nil, fmt.Errorf("%s: truncated or corrupt: %v", f.Name, err)
+		}
+		if uint64(len(b)) != f.UncompressedSize64 {
+			return nil, fmt.Errorf("%s: corrupt: %d bytes, declared %d", f.Name, len(b), f.UncompressedSize64)
+		}
+		return b, nil
+	}
 	b := make([]byte, f.UncompressedSize64)
 	if _, err := io.ReadFull(rc, b); err != nil {
 		return nil, fmt.Errorf("%s: truncated or corrupt: %v", f.Name, err)

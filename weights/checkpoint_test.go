@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"io"
 	"math"
+	"math/big"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -662,7 +663,7 @@ func TestHandWrittenPickles(t *testing.T) {
 		{"not a dict", cat("\x80\x02]."), nil, "top-level value is a list"},
 		{"no state dict", cat("\x80\x02}", pStr("step"), "K\x01s."), nil, `no "model_state_dict"`},
 		{"recursive", cat("\x80\x02}", pStr("model_state_dict"), "}s", pStr("model_config"), "]q\x00h\x00as."), nil, "recursive data structure"},
-		{"too big long", cat("\x80\x02\x8a\x09\x00\x00\x00\x00\x00\x00\x00\x00\x01."), nil, "does not fit in 64 bits"},
+		{"too big long", cat("\x80\x02}", pStr("model_state_dict"), "}s", pStr("model_config"), "}", pStr("seed"), "\x8a\x09\x00\x00\x00\x00\x00\x00\x00\x00\x01ss."), nil, `model_config: ["seed"]: integer 18446744073709551616 does not fit in 64 bits`},
 		{"protocol 6", cat("\x80\x06}."), nil, "unsupported pickle protocol 6"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -692,8 +693,19 @@ func TestDecodeLong(t *testing.T) {
 		{[]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, -1},
 	} {
 		got, err := decodeLong(tc.b)
-		if err != nil || got != tc.want {
+		if err != nil || got != any(tc.want) {
 			t.Errorf("decodeLong(%x) = %d, %v; want %d", tc.b, got, err, tc.want)
 		}
+	}
+	// 2**64 does not fit: kept as a big integer, refused only where used.
+	got, err := decodeLong([]byte{0, 0, 0, 0, 0, 0, 0, 0, 1})
+	if b, ok := got.(*big.Int); err != nil || !ok || b.String() != "18446744073709551616" {
+		t.Errorf("decodeLong(2**64) = %v, %v", got, err)
+	}
+	// An unused huge integer does not stop a load.
+	p := writeCkpt(t, cat("\x80\x02}", pStr("model_state_dict"), "}s", pStr("trainer_config"), "}", pStr("seed"),
+		"\x8a\x09\x00\x00\x00\x00\x00\x00\x00\x00\x01ss."), nil)
+	if _, err := LoadCheckpoint(p); err != nil {
+		t.Error(err)
 	}
 }

@@ -124,6 +124,8 @@ func describe(v any) string {
 		return fmt.Sprintf("boolean %v", x)
 	case int64:
 		return fmt.Sprintf("integer %d", x)
+	case int:
+		return fmt.Sprintf("integer %d", x)
 	case float64:
 		return fmt.Sprintf("float %v", x)
 	case []any:

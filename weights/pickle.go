@@ -16,6 +16,11 @@ const (
 	maxPickleDepth = 1000    // MARK nesting, and container nesting when converting
 	maxMemo        = 1 << 22 // memo entries
 	maxStack       = 1 << 24 // values on the stack
+	// maxValues bounds the values one conversion visits, and maxKeyBytes
+	// the size of a dict key's hash: shared references (memo) can otherwise
+	// describe exponentially large data in a few bytes.
+	maxValues   = 1 << 24
+	maxKeyBytes = 1 << 20
 )
 
 // Python values that only exist while unpickling. They are turned into the
@@ -890,32 +895,37 @@ func intTuple(v any) ([]int64, error) {
 	return out, nil
 }
 
-// decodeLong decodes a two's complement little-endian integer (LONG1/LONG4).
-func decodeLong(b []byte) (int64, error) {
-	if len(b) == 0 {
-		return 0, nil
+// decodeLong decodes a two's complement little-endian integer (LONG1/LONG4)
+// as an int64 when it fits, else as a *big.Int: a too large integer is an
+// error only where the value is used.
+func decodeLong(b []byte) (any, error) {
+	if len(b) > 8 {
+		be := make([]byte, len(b))
+		for i := range b {
+			be[len(b)-1-i] = b[i]
+		}
+		x := new(big.Int).SetBytes(be)
+		if b[len(b)-1]&0x80 != 0 {
+			x.Sub(x, new(big.Int).Lsh(big.NewInt(1), uint(8*len(b))))
+		}
+		if !x.IsInt64() {
+			return x, nil
+		}
+		return x.Int64(), nil
 	}
-	if len(b) <= 8 {
+	return decodeLong64(b), nil
+}
+
+func decodeLong64(b []byte) int64 {
+	if len(b) > 0 {
 		var v uint64
 		for i := len(b) - 1; i >= 0; i-- {
 			v = v<<8 | uint64(b[i])
 		}
 		shift := uint(64 - 8*len(b))
-		return int64(v<<shift) >> shift, nil
+		return int64(v<<shift) >> shift
 	}
-	// Longer encodings are accepted only when they still fit in int64.
-	be := make([]byte, len(b))
-	for i := range b {
-		be[len(b)-1-i] = b[i]
-	}
-	x := new(big.Int).SetBytes(be)
-	if b[len(b)-1]&0x80 != 0 {
-		x.Sub(x, new(big.Int).Lsh(big.NewInt(1), uint(8*len(b))))
-	}
-	if !x.IsInt64() {
-		return 0, errors.New("integer does not fit in 64 bits")
-	}
-	return x.Int64(), nil
+	return 0
 }
 
 func latin1(b []byte) string {
@@ -959,6 +969,12 @@ func hashKey(k any, depth int) (string, error) {
 	if depth > maxPickleDepth {
 		return "", errors.New("dict key nested too deeply")
 	}
+	if t, ok := k.(pyTuple); ok && depth == 0 {
+		budget := maxKeyBytes
+		if !tupleKeySmall(t, &budget, 0) {
+			return "", errors.New("dict key too large")
+		}
+	}
 	switch k := k.(type) {
 	case nil:
 		return "N", nil
@@ -966,6 +982,8 @@ func hashKey(k any, depth int) (string, error) {
 		return "b" + strconv.FormatBool(k), nil
 	case int64:
 		return "i" + strconv.FormatInt(k, 10), nil
+	case *big.Int:
+		return "i" + k.String(), nil
 	case float64:
 		return "f" + strconv.FormatUint(math.Float64bits(k), 16), nil
 	case string:
@@ -989,13 +1007,39 @@ func hashKey(k any, depth int) (string, error) {
 	return "", fmt.Errorf("unhashable dict key of type %s", typeName(k))
 }
 
+// tupleKeySmall reports whether a tuple key's hash stays within budget bytes.
+func tupleKeySmall(t pyTuple, budget *int, depth int) bool {
+	if depth > maxPickleDepth {
+		return false
+	}
+	*budget -= 4 + len(t)
+	for _, e := range t {
+		switch e := e.(type) {
+		case string:
+			*budget -= len(e)
+		case []byte:
+			*budget -= len(e)
+		case pyTuple:
+			if !tupleKeySmall(e, budget, depth+1) {
+				return false
+			}
+		default:
+			*budget -= 24
+		}
+		if *budget < 0 {
+			return false
+		}
+	}
+	return *budget >= 0
+}
+
 func typeName(v any) string {
 	switch v := v.(type) {
 	case nil:
 		return "None"
 	case bool:
 		return "bool"
-	case int64:
+	case int64, *big.Int:
 		return "int"
 	case float64:
 		return "float"
@@ -1024,14 +1068,18 @@ func typeName(v any) string {
 // converter turns unpickled values into the package's public form.
 type converter struct {
 	// tensor, when set, converts tensors; otherwise a tensor is an error.
-	tensor func(*tensorRef) (any, error)
-	active map[any]bool // containers being converted, to refuse cycles
+	tensor  func(*tensorRef) (any, error)
+	active  map[any]bool // containers being converted, to refuse cycles
+	visited int          // values converted so far, bounded by maxValues
 }
 
 // plain converts v (see the package documentation for the mapping).
 func (c *converter) plain(v any, depth int) (any, error) {
 	if depth > maxPickleDepth {
 		return nil, fmt.Errorf("data nested deeper than %d", maxPickleDepth)
+	}
+	if c.visited++; c.visited > maxValues {
+		return nil, fmt.Errorf("data of more than %d values", maxValues)
 	}
 	switch x := v.(type) {
 	case nil, bool, int64, float64, string, []byte:
@@ -1068,6 +1116,8 @@ func (c *converter) plain(v any, depth int) (any, error) {
 			m[ks] = e
 		}
 		return m, nil
+	case *big.Int:
+		return nil, fmt.Errorf("integer %s does not fit in 64 bits", x)
 	case *pyGlobal:
 		return nil, fmt.Errorf("unexpected %s", x.name)
 	}
@@ -1110,6 +1160,8 @@ func keyString(k any) (string, error) {
 		return k, nil
 	case int64:
 		return strconv.FormatInt(k, 10), nil
+	case *big.Int:
+		return k.String(), nil
 	case bool:
 		if k {
 			return "True", nil
