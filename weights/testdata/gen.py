@@ -105,6 +105,11 @@ def tensor_json(sd):
     }
 
 
+def writestr(z, name, data):
+    """Adds a stored entry with a fixed date, so reruns give the same bytes."""
+    z.writestr(zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0)), data)
+
+
 def save(obj, name, protocol=2):
     torch.save(obj, os.path.join(HERE, name), pickle_protocol=protocol)
 
@@ -162,7 +167,7 @@ def main():
                             zipfile.ZIP_STORED) as dst:
         for info in src.infolist():
             rest = info.filename.split("/", 1)[1]
-            dst.writestr("archive/" + rest, src.read(info.filename))
+            writestr(dst, "archive/" + rest, src.read(info.filename))
 
     save({"model_state_dict": {"w": torch.arange(6.0).view(2, 3).t()}},
          "ckpt_noncontig.pt")
@@ -179,8 +184,8 @@ def main():
             b"\x8c\x0aecho pwned\x94\x85\x94R\x94s.")
     with zipfile.ZipFile(os.path.join(HERE, "ckpt_evil_os.pt"), "w",
                          zipfile.ZIP_STORED) as z:
-        z.writestr("archive/data.pkl", evil)
-        z.writestr("archive/version", "3\n")
+        writestr(z, "archive/data.pkl", evil)
+        writestr(z, "archive/version", "3\n")
 
     # safetensors, written by hand following the format.
     st = collections.OrderedDict([
