@@ -19,7 +19,7 @@ const (
 	// maxValues bounds the values one conversion visits, and maxKeyBytes
 	// the size of a dict key's hash: shared references (memo) can otherwise
 	// describe exponentially large data in a few bytes.
-	maxValues   = 1 << 24
+	maxValues   = 1 << 20
 	maxKeyBytes = 1 << 20
 )
 
