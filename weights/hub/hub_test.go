@@ -13,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/labcoreai/tokbench/weights/hub/hubtest"
 )
 
 const (
@@ -26,10 +28,10 @@ const (
 var threeFiles = []string{fConfig, fTok, fWeights}
 
 type fixture struct {
-	fake     *fakeHub
+	fake     *hubtest.Server
 	c1, c2   string // c1: tag v1.0 ; c2: main
-	files1   map[string]fakeFile
-	files2   map[string]fakeFile
+	files1   map[string]hubtest.File
+	files2   map[string]hubtest.File
 	log      *syncBuffer
 	cacheDir string
 }
@@ -52,6 +54,21 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
+// newFakeHub starts a hubtest Hub closed at the end of the test.
+func newFakeHub(t *testing.T) *hubtest.Server {
+	t.Helper()
+	s := hubtest.NewServer()
+	t.Cleanup(s.Close)
+	return s
+}
+
+func mustOK(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
 func randomBytes(n int, seed uint64) []byte {
 	r := rand.New(rand.NewPCG(seed, 7))
 	b := make([]byte, n)
@@ -63,25 +80,25 @@ func randomBytes(n int, seed uint64) []byte {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	fx := &fixture{fake: newFakeHub(t), c1: fakeCommit("one"), c2: fakeCommit("two"), log: &syncBuffer{}, cacheDir: t.TempDir()}
-	fx.files1 = map[string]fakeFile{
-		fConfig:  {data: []byte(`{"vocab_size": 65, "n_layer": 2}`)},
-		fTok:     {data: []byte(`{"type": "char", "vocab": ["a","b"]}`)},
-		fWeights: {data: randomBytes(200_000, 1), lfs: true},
+	fx := &fixture{fake: newFakeHub(t), c1: hubtest.Commit("one"), c2: hubtest.Commit("two"), log: &syncBuffer{}, cacheDir: t.TempDir()}
+	fx.files1 = map[string]hubtest.File{
+		fConfig:  {Data: []byte(`{"vocab_size": 65, "n_layer": 2}`)},
+		fTok:     {Data: []byte(`{"type": "char", "vocab": ["a","b"]}`)},
+		fWeights: {Data: randomBytes(200_000, 1), LFS: true},
 	}
-	fx.files2 = map[string]fakeFile{
-		fConfig:  {data: []byte(`{"vocab_size": 65, "n_layer": 4}`)},
+	fx.files2 = map[string]hubtest.File{
+		fConfig:  {Data: []byte(`{"vocab_size": 65, "n_layer": 4}`)},
 		fTok:     fx.files1[fTok],
-		fWeights: {data: randomBytes(300_000, 2), lfs: true},
+		fWeights: {Data: randomBytes(300_000, 2), LFS: true},
 	}
-	fx.fake.addCommit(repoID, fx.c1, fx.files1, "v1.0")
-	fx.fake.addCommit(repoID, fx.c2, fx.files2, "main", "refs/pr/1")
+	fx.fake.AddCommit(repoID, fx.c1, fx.files1, "v1.0")
+	fx.fake.AddCommit(repoID, fx.c2, fx.files2, "main", "refs/pr/1")
 	return fx
 }
 
 func (fx *fixture) client() *Client {
 	return &Client{
-		Endpoint:        fx.fake.hub.URL + "/",
+		Endpoint:        fx.fake.URL + "/",
 		CacheDir:        fx.cacheDir,
 		Log:             fx.log,
 		MetadataTimeout: 5 * time.Second,
@@ -91,11 +108,11 @@ func (fx *fixture) client() *Client {
 
 func (fx *fixture) repoDir() string { return filepath.Join(fx.cacheDir, "models--LabCoreAI--tiny-gpt") }
 
-func etagOf(ff fakeFile) string {
-	if ff.lfs {
-		return sha256Hex(ff.data)
+func etagOf(ff hubtest.File) string {
+	if ff.LFS {
+		return hubtest.SHA256(ff.Data)
 	}
-	return gitBlobSHA1(ff.data)
+	return hubtest.GitBlobSHA1(ff.Data)
 }
 
 func listDir(t *testing.T, dir string) []string {
@@ -136,7 +153,7 @@ func mustKind(t *testing.T, err, kind error, wants ...string) *Error {
 }
 
 // checkSnapshot asserts the huggingface_hub layout for one file.
-func (fx *fixture) checkSnapshot(t *testing.T, commit, name, got string, ff fakeFile) {
+func (fx *fixture) checkSnapshot(t *testing.T, commit, name, got string, ff hubtest.File) {
 	t.Helper()
 	want := filepath.Join(fx.repoDir(), "snapshots", commit, name)
 	if got != want {
@@ -153,8 +170,8 @@ func (fx *fixture) checkSnapshot(t *testing.T, commit, name, got string, ff fake
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Equal(b, ff.data) {
-		t.Errorf("%s: content differs (%d bytes, want %d)", name, len(b), len(ff.data))
+	if !bytes.Equal(b, ff.Data) {
+		t.Errorf("%s: content differs (%d bytes, want %d)", name, len(b), len(ff.Data))
 	}
 }
 
@@ -168,8 +185,8 @@ func TestFreshDownloadLayout(t *testing.T) {
 		t.Fatal(err)
 	}
 	fx.checkSnapshot(t, fx.c2, fWeights, p, fx.files2[fWeights])
-	reqs := fx.fake.requests()
-	if len(reqs) != 2 || reqs[0].method != "HEAD" || reqs[0].server != "hub" || reqs[1].server != "cdn" || reqs[1].method != "GET" {
+	reqs := fx.fake.Requests()
+	if len(reqs) != 2 || reqs[0].Method != "HEAD" || reqs[0].Server != "hub" || reqs[1].Server != "cdn" || reqs[1].Method != "GET" {
 		t.Errorf("requests %+v, want HEAD on hub then GET on cdn", reqs)
 	}
 
@@ -195,7 +212,7 @@ func TestFreshDownloadLayout(t *testing.T) {
 	if got := listDir(t, filepath.Join(fx.repoDir(), "snapshots")); len(got) != 1 || got[0] != fx.c2 {
 		t.Errorf("snapshots %v, want [%s]", got, fx.c2)
 	}
-	if !strings.Contains(fx.log.String(), "HEAD "+fx.fake.hub.URL+"/"+repoID+"/resolve/main/"+fWeights) {
+	if !strings.Contains(fx.log.String(), "HEAD "+fx.fake.URL+"/"+repoID+"/resolve/main/"+fWeights) {
 		t.Errorf("log does not show the HEAD request:\n%s", fx.log)
 	}
 	if strings.Contains(fx.log.String(), "cdnsecret") {
@@ -212,7 +229,7 @@ func TestSecondRunServedFromCache(t *testing.T) {
 	}
 
 	// Commit revision, cached: no request at all.
-	fx.fake.reset()
+	fx.fake.ResetRequests()
 	for _, name := range threeFiles {
 		p, err := c.Download(ctx, repoID, fx.c2, name)
 		if err != nil {
@@ -223,59 +240,59 @@ func TestSecondRunServedFromCache(t *testing.T) {
 	if _, err := c.DownloadRepoFiles(ctx, repoID, fx.c2, threeFiles...); err != nil {
 		t.Fatal(err)
 	}
-	if reqs := fx.fake.requests(); len(reqs) != 0 {
+	if reqs := fx.fake.Requests(); len(reqs) != 0 {
 		t.Errorf("commit revision from cache made requests: %+v", reqs)
 	}
 
 	// Branch: one HEAD per file, as huggingface_hub, and no content.
-	fx.fake.reset()
+	fx.fake.ResetRequests()
 	for _, name := range threeFiles {
 		if _, err := c.Download(ctx, repoID, "main", name); err != nil {
 			t.Fatal(err)
 		}
 	}
-	reqs := fx.fake.requests()
+	reqs := fx.fake.Requests()
 	if len(reqs) != 3 {
 		t.Errorf("branch from cache: %d requests %+v, want 3 HEADs", len(reqs), reqs)
 	}
 	for _, r := range reqs {
-		if r.method != "HEAD" {
-			t.Errorf("branch from cache made a %s request to %s", r.method, r.path)
+		if r.Method != "HEAD" {
+			t.Errorf("branch from cache made a %s request to %s", r.Method, r.Path)
 		}
 	}
 
 	// DownloadRepoFiles with a branch: one revision lookup only.
-	fx.fake.reset()
+	fx.fake.ResetRequests()
 	if _, err := c.DownloadRepoFiles(ctx, repoID, "main", threeFiles...); err != nil {
 		t.Fatal(err)
 	}
-	reqs = fx.fake.requests()
-	if len(reqs) != 1 || reqs[0].path != "/api/models/"+repoID+"/revision/main" {
+	reqs = fx.fake.Requests()
+	if len(reqs) != 1 || reqs[0].Path != "/api/models/"+repoID+"/revision/main" {
 		t.Errorf("DownloadRepoFiles(main) from cache: %+v, want one revision lookup", reqs)
 	}
 
 	// A branch that moved: new commit, only changed blobs fetched.
-	fx.fake.addCommit(repoID, fakeCommit("three"), map[string]fakeFile{
-		fConfig: fx.files2[fConfig], fTok: fx.files2[fTok], fWeights: {data: randomBytes(1000, 3), lfs: true},
+	fx.fake.AddCommit(repoID, hubtest.Commit("three"), map[string]hubtest.File{
+		fConfig: fx.files2[fConfig], fTok: fx.files2[fTok], fWeights: {Data: randomBytes(1000, 3), LFS: true},
 	}, "main")
-	fx.fake.reset()
+	fx.fake.ResetRequests()
 	paths, err := c.DownloadRepoFiles(ctx, repoID, "main", threeFiles...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	gets := 0
-	for _, r := range fx.fake.requests() {
-		if r.method == "GET" && !strings.HasPrefix(r.path, "/api/") {
+	for _, r := range fx.fake.Requests() {
+		if r.Method == "GET" && !strings.HasPrefix(r.Path, "/api/") {
 			gets++
 		}
 	}
 	if gets != 1 {
-		t.Errorf("after the branch moved, %d content GETs, want 1 (only the changed file): %+v", gets, fx.fake.requests())
+		t.Errorf("after the branch moved, %d content GETs, want 1 (only the changed file): %+v", gets, fx.fake.Requests())
 	}
-	if !strings.Contains(paths[fConfig], fakeCommit("three")) {
+	if !strings.Contains(paths[fConfig], hubtest.Commit("three")) {
 		t.Errorf("config path %s is not in the new commit's snapshot", paths[fConfig])
 	}
-	if ref, _ := os.ReadFile(filepath.Join(fx.repoDir(), "refs", "main")); string(ref) != fakeCommit("three") {
+	if ref, _ := os.ReadFile(filepath.Join(fx.repoDir(), "refs", "main")); string(ref) != hubtest.Commit("three") {
 		t.Errorf("refs/main = %s after the branch moved", ref)
 	}
 }
@@ -286,7 +303,7 @@ func TestOffline(t *testing.T) {
 	if _, err := fx.client().DownloadRepoFiles(ctx, repoID, "main", threeFiles...); err != nil {
 		t.Fatal(err)
 	}
-	fx.fake.reset()
+	fx.fake.ResetRequests()
 	c := fx.client()
 	c.Offline = true
 	for _, rev := range []string{"main", fx.c2} {
@@ -298,7 +315,7 @@ func TestOffline(t *testing.T) {
 			fx.checkSnapshot(t, fx.c2, name, paths[name], fx.files2[name])
 		}
 	}
-	if reqs := fx.fake.requests(); len(reqs) != 0 {
+	if reqs := fx.fake.Requests(); len(reqs) != 0 {
 		t.Errorf("offline mode made requests: %+v", reqs)
 	}
 
@@ -308,7 +325,7 @@ func TestOffline(t *testing.T) {
 	mustKind(t, err, ErrNotCached, "offline", filepath.Join(fx.repoDir(), "snapshots", fx.c1, fConfig))
 	_, err = c.Download(ctx, "other/repo", "main", fConfig)
 	mustKind(t, err, ErrNotCached, "models--other--repo")
-	if reqs := fx.fake.requests(); len(reqs) != 0 {
+	if reqs := fx.fake.Requests(); len(reqs) != 0 {
 		t.Errorf("offline mode made requests: %+v", reqs)
 	}
 }
@@ -338,13 +355,13 @@ func TestRevisionBranchTagCommit(t *testing.T) {
 	}
 	fx.checkSnapshot(t, fx.c2, fConfig, paths[fConfig], fx.files2[fConfig])
 	found := false
-	for _, r := range fx.fake.requests() {
-		if r.path == "/api/models/"+repoID+"/revision/refs%2Fpr%2F1" {
+	for _, r := range fx.fake.Requests() {
+		if r.Path == "/api/models/"+repoID+"/revision/refs%2Fpr%2F1" {
 			found = true
 		}
 	}
 	if !found {
-		t.Errorf("refs/pr/1 not sent escaped: %+v", fx.fake.requests())
+		t.Errorf("refs/pr/1 not sent escaped: %+v", fx.fake.Requests())
 	}
 	if _, err := c.Download(ctx, repoID, "refs/pr/1", fTok); err != nil {
 		t.Fatal(err)
@@ -367,16 +384,16 @@ func TestRevisionBranchTagCommit(t *testing.T) {
 
 func TestHubErrors(t *testing.T) {
 	fx := newFixture(t)
-	fx.fake.addCommit("LabCoreAI/private", fakeCommit("p"), map[string]fakeFile{fConfig: {data: []byte("{}")}}, "main")
-	fx.fake.set(func() { fx.fake.repos["LabCoreAI/private"].private = true })
-	fx.fake.addCommit("LabCoreAI/gated", fakeCommit("g"), map[string]fakeFile{fConfig: {data: []byte("{}")}}, "main")
-	fx.fake.set(func() { fx.fake.repos["LabCoreAI/gated"].gated = true })
-	fx.fake.set(func() { fx.fake.token = secret })
+	fx.fake.AddCommit("LabCoreAI/private", hubtest.Commit("p"), map[string]hubtest.File{fConfig: {Data: []byte("{}")}}, "main")
+	mustOK(t, fx.fake.SetPrivate("LabCoreAI/private", true))
+	fx.fake.AddCommit("LabCoreAI/gated", hubtest.Commit("g"), map[string]hubtest.File{fConfig: {Data: []byte("{}")}}, "main")
+	mustOK(t, fx.fake.SetGated("LabCoreAI/gated", true))
+	fx.fake.SetToken(secret)
 	c := fx.client()
 	ctx := context.Background()
 
 	_, err := c.Download(ctx, "LabCoreAI/nope", "main", fConfig)
-	he := mustKind(t, err, ErrRepoNotFound, "LabCoreAI/nope", "HF_TOKEN", "private", fx.fake.hub.URL+"/LabCoreAI/nope/resolve/main/config.json")
+	he := mustKind(t, err, ErrRepoNotFound, "LabCoreAI/nope", "HF_TOKEN", "private", fx.fake.URL+"/LabCoreAI/nope/resolve/main/config.json")
 	if he.Status != 401 {
 		t.Errorf("status %d, want 401", he.Status)
 	}
@@ -421,7 +438,7 @@ func TestHubErrors(t *testing.T) {
 
 	// A server without the revision API: DownloadRepoFiles falls back to
 	// per-file resolution.
-	fx.fake.set(func() { fx.fake.noRevisionAPI = true })
+	fx.fake.SetFaults(func(f *hubtest.Faults) { f.NoRevisionAPI = true })
 	c.Token = ""
 	if _, err := c.DownloadRepoFiles(ctx, repoID, "v1.0", fConfig); err != nil {
 		t.Errorf("fallback without revision API: %v", err)
@@ -436,32 +453,32 @@ func TestInterruptedTransfer(t *testing.T) {
 	sum := etagOf(fx.files2[fWeights])
 
 	// LFS file: partial data kept as .incomplete, resumed with Range.
-	fx.fake.set(func() { fx.fake.cutCDN = 1 })
+	fx.fake.SetFaults(func(f *hubtest.Faults) { f.CutCDN = 1 })
 	_, err := c.Download(ctx, repoID, "main", fWeights)
-	mustKind(t, err, ErrInterrupted, "interrupted", fx.fake.cdn.URL+"/repos/ab/cd/"+sum, ".incomplete")
+	mustKind(t, err, ErrInterrupted, "interrupted", fx.fake.CDNURL+"/repos/ab/cd/"+sum, ".incomplete")
 	if strings.Contains(err.Error(), "cdnsecret") {
 		t.Errorf("error shows the CDN signature: %v", err)
 	}
 	if got := listDir(t, blobs); len(got) != 1 || got[0] != sum+".incomplete" {
 		t.Errorf("blobs after interruption: %v, want only %s.incomplete", got, sum)
 	}
-	if fi, err := os.Stat(filepath.Join(blobs, sum+".incomplete")); err != nil || fi.Size() >= int64(len(fx.files2[fWeights].data)) {
+	if fi, err := os.Stat(filepath.Join(blobs, sum+".incomplete")); err != nil || fi.Size() >= int64(len(fx.files2[fWeights].Data)) {
 		t.Errorf("incomplete file: %v %v", fi, err)
 	}
 	if _, err := os.Lstat(filepath.Join(fx.repoDir(), "snapshots", fx.c2, fWeights)); err == nil {
 		t.Error("snapshot entry exists after an interrupted transfer")
 	}
-	fx.fake.reset()
+	fx.fake.ResetRequests()
 	p, err := c.Download(ctx, repoID, "main", fWeights)
 	if err != nil {
 		t.Fatal(err)
 	}
 	fx.checkSnapshot(t, fx.c2, fWeights, p, fx.files2[fWeights])
-	half := len(fx.files2[fWeights].data) / 2
+	half := len(fx.files2[fWeights].Data) / 2
 	var ranges []string
-	for _, r := range fx.fake.requests() {
-		if r.server == "cdn" {
-			ranges = append(ranges, r.rng)
+	for _, r := range fx.fake.Requests() {
+		if r.Server == "cdn" {
+			ranges = append(ranges, r.Range)
 		}
 	}
 	if len(ranges) != 1 || ranges[0] != "bytes="+strconv.Itoa(half)+"-" {
@@ -472,7 +489,7 @@ func TestInterruptedTransfer(t *testing.T) {
 	}
 
 	// Small (non-LFS) file: nothing kept, clean retry.
-	fx.fake.set(func() { fx.fake.cutHub = 1 })
+	fx.fake.SetFaults(func(f *hubtest.Faults) { f.CutHub = 1 })
 	_, err = c.Download(ctx, repoID, "main", fConfig)
 	mustKind(t, err, ErrInterrupted, "interrupted", "next run starts again")
 	for _, name := range listDir(t, blobs) {
@@ -480,23 +497,23 @@ func TestInterruptedTransfer(t *testing.T) {
 			t.Errorf("blob %s left after an interrupted small file", name)
 		}
 	}
-	fx.fake.reset()
+	fx.fake.ResetRequests()
 	p, err = c.Download(ctx, repoID, "main", fConfig)
 	if err != nil {
 		t.Fatal(err)
 	}
 	fx.checkSnapshot(t, fx.c2, fConfig, p, fx.files2[fConfig])
-	for _, r := range fx.fake.requests() {
-		if r.rng != "" {
-			t.Errorf("small file retry sent Range %q", r.rng)
+	for _, r := range fx.fake.Requests() {
+		if r.Range != "" {
+			t.Errorf("small file retry sent Range %q", r.Range)
 		}
 	}
 }
 
 func TestTokenHandling(t *testing.T) {
 	fx := newFixture(t)
-	fx.fake.set(func() { fx.fake.repos[repoID].private = true })
-	fx.fake.set(func() { fx.fake.token = secret })
+	mustOK(t, fx.fake.SetPrivate(repoID, true))
+	fx.fake.SetToken(secret)
 	c := fx.client()
 	c.Token = secret
 	var progress bytes.Buffer
@@ -507,16 +524,16 @@ func TestTokenHandling(t *testing.T) {
 		t.Fatal(err)
 	}
 	cdn := 0
-	for _, r := range fx.fake.requests() {
-		switch r.server {
+	for _, r := range fx.fake.Requests() {
+		switch r.Server {
 		case "hub":
-			if r.auth != "Bearer "+secret {
-				t.Errorf("hub request %s %s sent Authorization %q", r.method, r.path, r.auth)
+			if r.Auth != "Bearer "+secret {
+				t.Errorf("hub request %s %s sent Authorization %q", r.Method, r.Path, r.Auth)
 			}
 		case "cdn":
 			cdn++
-			if r.auth != "" {
-				t.Errorf("CDN request %s received the Authorization header", r.path)
+			if r.Auth != "" {
+				t.Errorf("CDN request %s received the Authorization header", r.Path)
 			}
 		}
 	}
@@ -528,7 +545,7 @@ func TestTokenHandling(t *testing.T) {
 	}
 
 	// A hostile server echoing the credentials in its error message.
-	fx.fake.set(func() { fx.fake.echoAuth = true })
+	fx.fake.SetFaults(func(f *hubtest.Faults) { f.EchoAuth = true })
 	c.Token = secret + "x"
 	_, err := c.Download(ctx, repoID, "main", fConfig)
 	mustKind(t, err, ErrRepoNotFound, "[REDACTED]")
@@ -562,7 +579,7 @@ func TestHostileNames(t *testing.T) {
 		_, err := c.Download(ctx, repoID, r, fConfig)
 		mustKind(t, err, ErrInvalidArgument, "revision")
 	}
-	if reqs := fx.fake.requests(); len(reqs) != 0 {
+	if reqs := fx.fake.Requests(); len(reqs) != 0 {
 		t.Errorf("refused names still made requests: %+v", reqs)
 	}
 	if got := listDir(t, fx.cacheDir); len(got) != 0 {
@@ -570,13 +587,13 @@ func TestHostileNames(t *testing.T) {
 	}
 
 	// A hostile server: etag or commit that would escape the cache.
-	fx.fake.set(func() { fx.fake.badEtag = `"../../../evil"` })
+	fx.fake.SetFaults(func(f *hubtest.Faults) { f.BadETag = `"../../../evil"` })
 	_, err := c.Download(ctx, repoID, "main", fConfig)
 	mustKind(t, err, ErrProtocol, "ETag")
 	_, err = c.Download(ctx, repoID, "main", fWeights)
 	mustKind(t, err, ErrProtocol, "ETag")
-	fx.fake.set(func() { fx.fake.badEtag = "" })
-	fx.fake.set(func() { fx.fake.badCommit = "../../x" })
+	fx.fake.SetFaults(func(f *hubtest.Faults) { f.BadETag = "" })
+	fx.fake.SetFaults(func(f *hubtest.Faults) { f.BadCommit = "../../x" })
 	_, err = c.Download(ctx, repoID, "main", fConfig)
 	mustKind(t, err, ErrProtocol, "X-Repo-Commit")
 	if _, err := os.Stat(filepath.Join(fx.cacheDir, "evil")); err == nil {
@@ -584,13 +601,13 @@ func TestHostileNames(t *testing.T) {
 	}
 
 	// Nested filenames are fine and link with a relative path.
-	fx.fake.set(func() { fx.fake.badCommit = "" })
-	fx.fake.addCommit(repoID, fakeCommit("nested"), map[string]fakeFile{"sub/dir/x.json": {data: []byte("nested")}}, "nested")
+	fx.fake.SetFaults(func(f *hubtest.Faults) { f.BadCommit = "" })
+	fx.fake.AddCommit(repoID, hubtest.Commit("nested"), map[string]hubtest.File{"sub/dir/x.json": {Data: []byte("nested")}}, "nested")
 	p, err := c.Download(ctx, repoID, "nested", "sub/dir/x.json")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if target, _ := os.Readlink(p); target != "../../../../blobs/"+gitBlobSHA1([]byte("nested")) {
+	if target, _ := os.Readlink(p); target != "../../../../blobs/"+hubtest.GitBlobSHA1([]byte("nested")) {
 		t.Errorf("nested link target %q", target)
 	}
 }
@@ -599,7 +616,7 @@ func TestWrongSHA256Refused(t *testing.T) {
 	fx := newFixture(t)
 	c := fx.client()
 	ctx := context.Background()
-	fx.fake.set(func() { fx.fake.corruptCDN = true })
+	fx.fake.SetFaults(func(f *hubtest.Faults) { f.CorruptCDN = true })
 	_, err := c.Download(ctx, repoID, "main", fWeights)
 	mustKind(t, err, ErrIntegrity, "sha256", etagOf(fx.files2[fWeights]))
 	if got := listDir(t, filepath.Join(fx.repoDir(), "blobs")); len(got) != 0 {
@@ -608,7 +625,7 @@ func TestWrongSHA256Refused(t *testing.T) {
 	if got := listDir(t, filepath.Join(fx.repoDir(), "snapshots")); len(got) != 0 {
 		t.Errorf("snapshots after a bad sha256: %v", got)
 	}
-	fx.fake.set(func() { fx.fake.corruptCDN = false })
+	fx.fake.SetFaults(func(f *hubtest.Faults) { f.CorruptCDN = false })
 	p, err := c.Download(ctx, repoID, "main", fWeights)
 	if err != nil {
 		t.Fatal(err)
@@ -632,21 +649,21 @@ func TestTimeouts(t *testing.T) {
 
 	c := fx.client()
 	c.ReadTimeout = 300 * time.Millisecond
-	fx.fake.set(func() { fx.fake.stallCDN = true })
+	fx.fake.SetFaults(func(f *hubtest.Faults) { f.StallCDN = true })
 	start := time.Now()
 	_, err := c.Download(ctx, repoID, "main", fWeights)
-	mustKind(t, err, ErrTimeout, "idle read timeout", "300ms", fx.fake.cdn.URL)
+	mustKind(t, err, ErrTimeout, "idle read timeout", "300ms", fx.fake.CDNURL)
 	if d := time.Since(start); d > 3*time.Second {
 		t.Errorf("idle timeout took %s", d)
 	}
-	fx.fake.set(func() { fx.fake.stallCDN = false })
+	fx.fake.SetFaults(func(f *hubtest.Faults) { f.StallCDN = false })
 
 	c = fx.client()
 	c.MetadataTimeout = 300 * time.Millisecond
-	fx.fake.set(func() { fx.fake.stallHead = true })
+	fx.fake.SetFaults(func(f *hubtest.Faults) { f.StallHead = true })
 	_, err = c.Download(ctx, repoID, "main", fConfig)
-	mustKind(t, err, ErrTimeout, "metadata timeout", fx.fake.hub.URL)
-	fx.fake.set(func() { fx.fake.stallHead = false })
+	mustKind(t, err, ErrTimeout, "metadata timeout", fx.fake.URL)
+	fx.fake.SetFaults(func(f *hubtest.Faults) { f.StallHead = false })
 
 	c = fx.client()
 	c.ConnectTimeout = time.Nanosecond
@@ -668,9 +685,9 @@ func TestNetworkUnreachable(t *testing.T) {
 	if _, err := c.Download(ctx, repoID, "main", fConfig); err != nil {
 		t.Fatal(err)
 	}
-	fx.fake.hub.CloseClientConnections()
-	fx.fake.hub.Close()
-	url := fx.fake.hub.URL + "/" + repoID + "/resolve/main/" + fConfig
+	fx.fake.Hub.CloseClientConnections()
+	fx.fake.Hub.Close()
+	url := fx.fake.URL + "/" + repoID + "/resolve/main/" + fConfig
 	_, err := c.Download(ctx, repoID, "main", fConfig)
 	mustKind(t, err, ErrNetwork, url, "HF_HUB_OFFLINE=1", "already in the cache")
 	_, err = c.Download(ctx, repoID, "main", fTok)
@@ -688,7 +705,7 @@ func TestNetworkUnreachable(t *testing.T) {
 
 func TestRenamedRepoRelativeRedirect(t *testing.T) {
 	fx := newFixture(t)
-	fx.fake.renamed["LabCoreAI/old-name"] = repoID
+	fx.fake.Rename("LabCoreAI/old-name", repoID)
 	c := fx.client()
 	p, err := c.Download(context.Background(), "LabCoreAI/old-name", "main", fWeights)
 	if err != nil {
@@ -699,7 +716,7 @@ func TestRenamedRepoRelativeRedirect(t *testing.T) {
 		t.Errorf("path %s, want %s", p, want)
 	}
 	b, _ := os.ReadFile(p)
-	if !bytes.Equal(b, fx.files2[fWeights].data) {
+	if !bytes.Equal(b, fx.files2[fWeights].Data) {
 		t.Error("content differs")
 	}
 }
@@ -727,7 +744,7 @@ func TestConcurrentDownloadsShareOneBlob(t *testing.T) {
 		t.Errorf("blobs %v", got)
 	}
 	b, _ := os.ReadFile(filepath.Join(fx.repoDir(), "blobs", sum))
-	if !bytes.Equal(b, fx.files2[fWeights].data) {
+	if !bytes.Equal(b, fx.files2[fWeights].Data) {
 		t.Error("blob content differs")
 	}
 }
