@@ -1,0 +1,211 @@
+// Command asm generates the AVX2+FMA(+F16C) kernels of package cpukern with
+// avo. Run it through go generate in gpt/cpukern:
+//
+//	cd gpt/cpukern && go generate
+//
+// It lives in its own module so that avo stays out of tokbench's go.mod.
+package main
+
+import (
+	"fmt"
+
+	. "github.com/mmcloughlin/avo/build"
+	. "github.com/mmcloughlin/avo/operand"
+	"github.com/mmcloughlin/avo/reg"
+)
+
+func main() {
+	ConstraintExpr("amd64,!purego")
+	for _, f16 := range []bool{false, true} {
+		for _, nx := range []int{1, 3} {
+			for _, nw := range []int{4, 1} {
+				rowDots(nw, nx, f16)
+			}
+		}
+	}
+	axpy()
+	Generate()
+}
+
+// rowDots emits a kernel computing nw weight rows against nx input rows per
+// step:
+//
+//	for r := 0; r < rows; r += nw
+//	    for j < nx, i < nw: out[j*outstride + r+i] = dot(w[(r+i)*wstride:][:in], x[j*xstride:][:in])
+//
+// rows must be a multiple of nw and in a multiple of 8; strides count
+// elements. With f16 the weights are IEEE half, widened with VCVTPH2PS.
+func rowDots(nw, nx int, f16 bool) {
+	wt, es := "float32", 4
+	if f16 {
+		wt, es = "uint16", 2
+	}
+	name := fmt.Sprintf("dots%s_%dx%d", map[bool]string{false: "F32", true: "F16"}[f16], nw, nx)
+	TEXT(name, NOSPLIT, fmt.Sprintf("func(out *float32, w *%s, x *float32, rows, in, wstride, xstride, outstride int)", wt))
+	Pragma("noescape")
+	Doc(fmt.Sprintf("%s computes %d weight row(s) against %d input row(s) per step (see rowDots in the generator).", name, nw, nx))
+
+	out := Load(Param("out"), GP64())
+	w := Load(Param("w"), GP64())
+	x0 := Load(Param("x"), GP64())
+	rows := Load(Param("rows"), GP64())
+	in := Load(Param("in"), GP64())
+	wstride := Load(Param("wstride"), GP64())
+	if es == 4 {
+		SHLQ(U8(2), wstride)
+	} else {
+		SHLQ(U8(1), wstride)
+	}
+	xs := []reg.Register{x0}
+	outs := []reg.Register{out}
+	if nx > 1 {
+		xstride := Load(Param("xstride"), GP64())
+		SHLQ(U8(2), xstride)
+		ostride := Load(Param("outstride"), GP64())
+		SHLQ(U8(2), ostride)
+		for j := 1; j < nx; j++ {
+			xj := GP64()
+			LEAQ(Mem{Base: xs[j-1], Index: xstride, Scale: 1}, xj)
+			xs = append(xs, xj)
+			oj := GP64()
+			LEAQ(Mem{Base: outs[j-1], Index: ostride, Scale: 1}, oj)
+			outs = append(outs, oj)
+		}
+	}
+
+	Label(name + "_rows")
+	CMPQ(rows, Imm(0))
+	JE(LabelRef(name + "_done"))
+	// Row pointers of this step.
+	ws := []reg.Register{w}
+	for i := 1; i < nw; i++ {
+		wi := GP64()
+		LEAQ(Mem{Base: ws[i-1], Index: wstride, Scale: 1}, wi)
+		ws = append(ws, wi)
+	}
+	acc := make([][]reg.VecVirtual, nw)
+	for i := range acc {
+		acc[i] = make([]reg.VecVirtual, nx)
+		for j := range acc[i] {
+			acc[i][j] = YMM()
+			VXORPS(acc[i][j], acc[i][j], acc[i][j])
+		}
+	}
+	k := GP64()
+	XORQ(k, k)
+	Label(name + "_k")
+	CMPQ(k, in)
+	JGE(LabelRef(name + "_reduce"))
+	xv := make([]reg.VecVirtual, nx)
+	for j := range xv {
+		xv[j] = YMM()
+		VMOVUPS(Mem{Base: xs[j], Index: k, Scale: 4}, xv[j])
+	}
+	for i := range nw {
+		wm := Mem{Base: ws[i], Index: k, Scale: uint8(es)}
+		if !f16 && nx == 1 {
+			VFMADD231PS(wm, xv[0], acc[i][0])
+			continue
+		}
+		wv := YMM()
+		if f16 {
+			VCVTPH2PS(wm, wv)
+		} else {
+			VMOVUPS(wm, wv)
+		}
+		for j := range nx {
+			VFMADD231PS(wv, xv[j], acc[i][j])
+		}
+	}
+	ADDQ(Imm(8), k)
+	JMP(LabelRef(name + "_k"))
+
+	Label(name + "_reduce")
+	for j := range nx {
+		if nw == 4 {
+			a0, a1, a2, a3 := acc[0][j], acc[1][j], acc[2][j], acc[3][j]
+			VHADDPS(a1, a0, a0) // [a01 a23 b01 b23 | a45 a67 b45 b67]
+			VHADDPS(a3, a2, a2)
+			VHADDPS(a2, a0, a0) // [a b c d | a' b' c' d']
+			t := XMM()
+			VEXTRACTF128(Imm(1), a0, t)
+			VADDPS(t, a0.AsX(), t)
+			VMOVUPS(t, Mem{Base: outs[j]})
+		} else {
+			a := acc[0][j]
+			t := XMM()
+			VEXTRACTF128(Imm(1), a, t)
+			VADDPS(t, a.AsX(), t)
+			VHADDPS(t, t, t)
+			VHADDPS(t, t, t)
+			VMOVSS(t, Mem{Base: outs[j]})
+		}
+		ADDQ(Imm(uint64(4*nw)), outs[j])
+	}
+	// Next nw rows.
+	for range nw {
+		ADDQ(wstride, w)
+	}
+	SUBQ(Imm(uint64(nw)), rows)
+	JMP(LabelRef(name + "_rows"))
+
+	Label(name + "_done")
+	VZEROUPPER()
+	RET()
+}
+
+// axpy emits axpyRowsF32: out[i] = sum_{j<n} p[j] * v[j*stride+i] for
+// i < hd; hd must be a multiple of 8, stride counts elements.
+func axpy() {
+	const name = "axpyRowsF32"
+	TEXT(name, NOSPLIT, "func(out, p, v *float32, n, hd, stride int)")
+	Pragma("noescape")
+	Doc(name + " sets out[i] = sum_{j<n} p[j]*v[j*stride+i] for i < hd (hd a multiple of 8).")
+	out := Load(Param("out"), GP64())
+	p := Load(Param("p"), GP64())
+	v := Load(Param("v"), GP64())
+	n := Load(Param("n"), GP64())
+	hd := Load(Param("hd"), GP64())
+	stride := Load(Param("stride"), GP64())
+	SHLQ(U8(2), stride)
+
+	for _, width := range []int{32, 8} {
+		lbl := fmt.Sprintf("%s_b%d", name, width)
+		nacc := width / 8
+		Label(lbl)
+		CMPQ(hd, Imm(uint64(width)))
+		JL(LabelRef(fmt.Sprintf("%s_b%d_end", name, width)))
+		acc := make([]reg.VecVirtual, nacc)
+		for i := range acc {
+			acc[i] = YMM()
+			VXORPS(acc[i], acc[i], acc[i])
+		}
+		pp, vp, j := GP64(), GP64(), GP64()
+		MOVQ(p, pp)
+		MOVQ(v, vp)
+		MOVQ(n, j)
+		Label(lbl + "_j")
+		CMPQ(j, Imm(0))
+		JE(LabelRef(lbl + "_store"))
+		bc := YMM()
+		VBROADCASTSS(Mem{Base: pp}, bc)
+		for i := range acc {
+			VFMADD231PS(Mem{Base: vp, Disp: 32 * i}, bc, acc[i])
+		}
+		ADDQ(Imm(4), pp)
+		ADDQ(stride, vp)
+		DECQ(j)
+		JMP(LabelRef(lbl + "_j"))
+		Label(lbl + "_store")
+		for i := range acc {
+			VMOVUPS(acc[i], Mem{Base: out, Disp: 32 * i})
+		}
+		ADDQ(Imm(uint64(4*width)), out)
+		ADDQ(Imm(uint64(4*width)), v)
+		SUBQ(Imm(uint64(width)), hd)
+		JMP(LabelRef(lbl))
+		Label(fmt.Sprintf("%s_b%d_end", name, width))
+	}
+	VZEROUPPER()
+	RET()
+}

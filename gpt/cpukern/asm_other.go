@@ -1,0 +1,38 @@
+//go:build !amd64 || purego
+
+package cpukern
+
+const hasAsm = false
+
+var useAsm = false
+
+// The assembly kernels do not exist in this build; useAsm is always false,
+// so these are never called.
+
+func dotsF32_4x1(out *float32, w *float32, x *float32, rows, in, wstride, xstride, outstride int) {
+	panic("cpukern: no assembly kernels in this build")
+}
+func dotsF32_1x1(out *float32, w *float32, x *float32, rows, in, wstride, xstride, outstride int) {
+	panic("cpukern: no assembly kernels in this build")
+}
+func dotsF32_4x3(out *float32, w *float32, x *float32, rows, in, wstride, xstride, outstride int) {
+	panic("cpukern: no assembly kernels in this build")
+}
+func dotsF32_1x3(out *float32, w *float32, x *float32, rows, in, wstride, xstride, outstride int) {
+	panic("cpukern: no assembly kernels in this build")
+}
+func dotsF16_4x1(out *float32, w *uint16, x *float32, rows, in, wstride, xstride, outstride int) {
+	panic("cpukern: no assembly kernels in this build")
+}
+func dotsF16_1x1(out *float32, w *uint16, x *float32, rows, in, wstride, xstride, outstride int) {
+	panic("cpukern: no assembly kernels in this build")
+}
+func dotsF16_4x3(out *float32, w *uint16, x *float32, rows, in, wstride, xstride, outstride int) {
+	panic("cpukern: no assembly kernels in this build")
+}
+func dotsF16_1x3(out *float32, w *uint16, x *float32, rows, in, wstride, xstride, outstride int) {
+	panic("cpukern: no assembly kernels in this build")
+}
+func axpyRowsF32(out, p, v *float32, n, hd, stride int) {
+	panic("cpukern: no assembly kernels in this build")
+}
