@@ -13,7 +13,9 @@ import (
 func init() { Register("cpu", func(m *Model) (Backend, error) { return NewCPU(m) }) }
 
 // CPU is the host backend. Its buffers are sized when it is built, so
-// Decode allocates nothing.
+// Decode allocates nothing; the matrix products and attention are split
+// across a persistent pool of GOMAXPROCS workers (as GOMAXPROCS was when
+// the backend was built).
 type CPU struct {
 	m     *Model
 	cache *kvcache.Store
@@ -22,10 +24,19 @@ type CPU struct {
 	cos, sin []float32
 
 	x, h, qkv, att, y, f []float32 // activations, block_size rows
-	scores               []float32
+	scores               []float32 // block_size per pool part
 	logits               []float32
 	dev                  Device
+
+	pool *cpukern.Pool
+	mt   matTask
+	at   attnTask
+	lt   lnTask
 }
+
+// minParallel is the size (multiply-adds) below which a product runs on
+// the calling goroutine alone: waking the workers would cost more.
+const minParallel = 16 << 10
 
 // NewCPU builds the CPU backend for m.
 func NewCPU(m *Model) (*CPU, error) {
@@ -35,6 +46,7 @@ func NewCPU(m *Model) (*CPU, error) {
 		return nil, fmt.Errorf("gpt: cpu backend: %w", err)
 	}
 	T, C := c.BlockSize, c.NEmbd
+	pool := cpukern.NewPool(runtime.GOMAXPROCS(0), cpukern.DefaultSpin)
 	b := &CPU{
 		m: m, cache: st,
 		scale:  float32(1 / math.Sqrt(float64(c.HeadSize()))),
@@ -44,13 +56,17 @@ func NewCPU(m *Model) (*CPU, error) {
 		att:    make([]float32, T*C),
 		y:      make([]float32, T*C),
 		f:      make([]float32, T*4*C),
-		scores: make([]float32, T),
+		scores: make([]float32, T*pool.Size()),
 		logits: make([]float32, c.VocabSize),
 		dev:    Device{Type: "cpu", Name: CPUName()},
+		pool:   pool,
 	}
+	b.at.b = b
 	if c.UseRoPE {
 		b.cos, b.sin = RopeTables(c.HeadSize(), T+1)
 	}
+	// Stop the workers if the backend is dropped without Close.
+	runtime.AddCleanup(b, func(p *cpukern.Pool) { p.Close() }, pool)
 	return b, nil
 }
 
@@ -76,14 +92,135 @@ func RopeTables(hd, npos int) (cos, sin []float32) {
 // Device reports the host CPU.
 func (b *CPU) Device() Device { return b.dev }
 
-// Close releases nothing: the buffers are garbage collected.
-func (b *CPU) Close() error { return nil }
+// Close stops the worker pool; the buffers are garbage collected. The
+// backend still works after Close, on one core.
+func (b *CPU) Close() error {
+	b.pool.Close()
+	return nil
+}
 
 func (b *CPU) checkID(id int) error {
 	if id < 0 || id >= b.m.Config.VocabSize {
 		return fmt.Errorf("gpt: token id %d outside the vocab (size %d)", id, b.m.Config.VocabSize)
 	}
 	return nil
+}
+
+// What a matTask does to its rows after the product.
+const (
+	actNone     = iota
+	actGELU     // out = GELU(out)
+	actResidual // res += out
+)
+
+// matTask is out = act(x @ w^T + b) for t rows of x, split across the pool
+// by output rows, so that each weight row is read by one worker.
+type matTask struct {
+	out, w, b, x []float32
+	w16          []uint16
+	res          []float32
+	t, in, nOut  int
+	act          int
+}
+
+// Do computes the output rows of part.
+func (m *matTask) Do(part, parts int) {
+	o0, o1 := cpukern.Split(m.nOut, part, parts, 4)
+	if o0 >= o1 {
+		return
+	}
+	if m.w16 != nil {
+		cpukern.MatMulRowsF16(m.out, m.w16, m.b, m.x, m.t, m.in, m.nOut, o0, o1)
+	} else {
+		cpukern.MatMulRows(m.out, m.w, m.b, m.x, m.t, m.in, m.nOut, o0, o1)
+	}
+	for r := range m.t {
+		row := m.out[r*m.nOut+o0 : r*m.nOut+o1]
+		switch m.act {
+		case actGELU:
+			cpukern.GELU(row)
+		case actResidual:
+			cpukern.Add(m.res[r*m.nOut+o0:r*m.nOut+o1], row)
+		}
+	}
+}
+
+// matmul runs out = act(x @ l^T + bias) for t rows on the pool.
+func (b *CPU) matmul(out []float32, w []float32, w16 []uint16, bias, x []float32, t, in, nOut, act int, res []float32) {
+	b.mt = matTask{out: out, w: w, w16: w16, b: bias, x: x, t: t, in: in, nOut: nOut, act: act, res: res}
+	if t*in*nOut < minParallel {
+		b.mt.Do(0, 1)
+	} else {
+		b.pool.Run(&b.mt)
+	}
+	b.mt = matTask{}
+}
+
+func (b *CPU) linear(l *Linear, out, x []float32, t, act int, res []float32) {
+	b.matmul(out, l.W, l.W16, l.B, x, t, l.In, l.Out, act, res)
+}
+
+// attnTask is the attention of t queries (rows t0.. of qkv) over every
+// head, split across the pool by (query, head).
+type attnTask struct {
+	b          *CPU
+	keys, vals []float32
+	t          int
+	// attend is the number of cached keys a decode step sees; 0 in a
+	// prefill, where query i sees keys 0..i.
+	attend int
+}
+
+// Do runs the (query, head) pairs of part.
+func (a *attnTask) Do(part, parts int) {
+	b := a.b
+	c := b.m.Config
+	C, hd, nh := c.NEmbd, c.HeadSize(), c.NHead
+	bs := c.BlockSize
+	scores := b.scores[part*bs : (part+1)*bs]
+	lo, hi := cpukern.Split(a.t*nh, part, parts, 1)
+	for it := lo; it < hi; it++ {
+		t, h := it/nh, it%nh
+		o := h * hd
+		n := a.attend
+		if n == 0 {
+			n = t + 1
+		}
+		q := b.qkv[t*3*C+o : t*3*C+o+hd]
+		cpukern.Attend(b.att[t*C+o:t*C+o+hd], q, a.keys[o:], a.vals[o:], n, C, b.scale, scores)
+	}
+}
+
+func (b *CPU) attend(keys, vals []float32, t, attend int) {
+	b.at.keys, b.at.vals, b.at.t, b.at.attend = keys, vals, t, attend
+	b.pool.Run(&b.at)
+	b.at.keys, b.at.vals = nil, nil
+}
+
+// lnTask is LayerNorm over t rows, split across the pool.
+type lnTask struct {
+	out, x []float32
+	n      *Norm
+	t, c   int
+}
+
+// Do normalises the rows of part.
+func (l *lnTask) Do(part, parts int) {
+	lo, hi := cpukern.Split(l.t, part, parts, 1)
+	for r := lo; r < hi; r++ {
+		cpukern.LayerNorm(l.out[r*l.c:(r+1)*l.c], l.x[r*l.c:(r+1)*l.c], l.n.W, l.n.B)
+	}
+}
+
+func (b *CPU) layerNorm(out, x []float32, n *Norm, t int) {
+	C := b.m.Config.NEmbd
+	if t == 1 {
+		cpukern.LayerNorm(out[:C], x[:C], n.W, n.B)
+		return
+	}
+	b.lt = lnTask{out: out, x: x, n: n, t: t, c: C}
+	b.pool.Run(&b.lt)
+	b.lt = lnTask{}
 }
 
 // rope rotates every head of vec (q or k, width C) at position pos.
@@ -94,6 +231,19 @@ func (b *CPU) rope(vec []float32, pos int) {
 	cs, sn := b.cos[pos*half:(pos+1)*half], b.sin[pos*half:(pos+1)*half]
 	for h := range c.NHead {
 		cpukern.Rotate(vec[h*hd:(h+1)*hd], cs, sn)
+	}
+}
+
+// embed sets x to the embedding of token id at learned position pos.
+func (b *CPU) embed(x []float32, id, pos int) {
+	C := b.m.Config.NEmbd
+	if b.m.Wte16 != nil {
+		cpukern.HalfToFloat(x, b.m.Wte16[id*C:(id+1)*C])
+	} else {
+		copy(x, b.m.Wte[id*C:(id+1)*C])
+	}
+	if b.m.Wpe != nil {
+		cpukern.Add(x, b.m.Wpe[pos*C:(pos+1)*C])
 	}
 }
 
@@ -108,21 +258,14 @@ func (b *CPU) Prefill(ids []int) ([]float32, error) {
 		if err := b.checkID(id); err != nil {
 			return nil, err
 		}
-		x := b.x[t*C : (t+1)*C]
-		copy(x, b.m.Wte[id*C:(id+1)*C])
-		if b.m.Wpe != nil {
-			cpukern.Add(x, b.m.Wpe[t*C:(t+1)*C])
-		}
+		b.embed(b.x[t*C:(t+1)*C], id, t)
 	}
 	b.cache.Reset()
-	hd := c.HeadSize()
 	for l := range b.m.Blocks {
 		blk := &b.m.Blocks[l]
 		keys, vals := b.cache.Keys(l), b.cache.Values(l)
-		for t := range T {
-			cpukern.LayerNorm(b.h[t*C:(t+1)*C], b.x[t*C:(t+1)*C], blk.Ln1.W, blk.Ln1.B)
-		}
-		cpukern.MatMul(b.qkv, blk.Attn.W, blk.Attn.B, b.h, T, C, 3*C)
+		b.layerNorm(b.h, b.x, &blk.Ln1, T)
+		b.linear(&blk.Attn, b.qkv, b.h, T, actNone, nil)
 		for t := range T {
 			row := b.qkv[t*3*C : (t+1)*3*C]
 			if c.UseRoPE {
@@ -132,13 +275,7 @@ func (b *CPU) Prefill(ids []int) ([]float32, error) {
 			copy(keys[t*C:(t+1)*C], row[C:2*C])
 			copy(vals[t*C:(t+1)*C], row[2*C:])
 		}
-		for t := range T {
-			q := b.qkv[t*3*C : t*3*C+C]
-			for h := range c.NHead {
-				o := h * hd
-				cpukern.Attend(b.att[t*C+o:t*C+o+hd], q[o:o+hd], keys[o:], vals[o:], t+1, C, b.scale, b.scores)
-			}
-		}
+		b.attend(keys, vals, T, 0)
 		b.mlpAndProj(blk, T)
 	}
 	if err := b.cache.Fill(T); err != nil {
@@ -151,22 +288,18 @@ func (b *CPU) Prefill(ids []int) ([]float32, error) {
 // then the MLP and its residual.
 func (b *CPU) mlpAndProj(blk *Block, T int) {
 	C := b.m.Config.NEmbd
-	cpukern.MatMul(b.y, blk.AttnProj.W, blk.AttnProj.B, b.att, T, C, C)
-	cpukern.Add(b.x[:T*C], b.y[:T*C])
-	for t := range T {
-		cpukern.LayerNorm(b.h[t*C:(t+1)*C], b.x[t*C:(t+1)*C], blk.Ln2.W, blk.Ln2.B)
-	}
-	cpukern.MatMul(b.f, blk.Fc.W, blk.Fc.B, b.h, T, C, 4*C)
-	cpukern.GELU(b.f[:T*4*C])
-	cpukern.MatMul(b.y, blk.Proj.W, blk.Proj.B, b.f, T, 4*C, C)
-	cpukern.Add(b.x[:T*C], b.y[:T*C])
+	b.linear(&blk.AttnProj, b.y, b.att, T, actResidual, b.x)
+	b.layerNorm(b.h, b.x, &blk.Ln2, T)
+	b.linear(&blk.Fc, b.f, b.h, T, actGELU, nil)
+	b.linear(&blk.Proj, b.y, b.f, T, actResidual, b.x[:T*C])
 }
 
 // head applies ln_f and lm_head to row t of the residual stream.
 func (b *CPU) head(t int) []float32 {
-	C := b.m.Config.NEmbd
+	c := b.m.Config
+	C := c.NEmbd
 	cpukern.LayerNorm(b.h[:C], b.x[t*C:(t+1)*C], b.m.LnF.W, b.m.LnF.B)
-	cpukern.MatVec(b.logits, b.m.Wte, nil, b.h[:C])
+	b.matmul(b.logits, b.m.Wte, b.m.Wte16, nil, b.h[:C], 1, C, c.VocabSize, actNone, nil)
 	return b.logits
 }
 
@@ -179,29 +312,23 @@ func (b *CPU) Decode(id int) ([]float32, error) {
 		return nil, fmt.Errorf("gpt: decode before prefill")
 	}
 	c := b.m.Config
-	C, hd := c.NEmbd, c.HeadSize()
+	C := c.NEmbd
 	st := b.cache.Next()
 	x := b.x[:C]
-	copy(x, b.m.Wte[id*C:(id+1)*C])
-	if b.m.Wpe != nil {
-		cpukern.Add(x, b.m.Wpe[st.LearnedPos*C:(st.LearnedPos+1)*C])
-	}
+	b.embed(x, id, st.LearnedPos)
 	for l := range b.m.Blocks {
 		blk := &b.m.Blocks[l]
 		keys, vals := b.cache.Keys(l), b.cache.Values(l)
 		cpukern.LayerNorm(b.h[:C], x, blk.Ln1.W, blk.Ln1.B)
 		qkv := b.qkv[:3*C]
-		cpukern.MatVec(qkv, blk.Attn.W, blk.Attn.B, b.h[:C])
+		b.linear(&blk.Attn, qkv, b.h[:C], 1, actNone, nil)
 		if c.UseRoPE {
 			b.rope(qkv[:C], st.RotaryPos)
 			b.rope(qkv[C:2*C], st.RotaryPos)
 		}
 		copy(keys[st.Slot*C:(st.Slot+1)*C], qkv[C:2*C])
 		copy(vals[st.Slot*C:(st.Slot+1)*C], qkv[2*C:])
-		for h := range c.NHead {
-			o := h * hd
-			cpukern.Attend(b.att[o:o+hd], qkv[o:o+hd], keys[o:], vals[o:], st.Attend, C, b.scale, b.scores)
-		}
+		b.attend(keys, vals, 1, st.Attend)
 		b.mlpAndProj(blk, 1)
 	}
 	b.cache.Commit()

@@ -10,13 +10,16 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/labcoreai/tokbench/gpt/cpukern"
 	"github.com/labcoreai/tokbench/weights"
 )
 
 // Linear is an nn.Linear: W is [Out, In] row-major, B has Out entries or is
-// nil when the model has no bias.
+// nil when the model has no bias. After Model.ConvertTo("fp16") the matrix
+// is W16 (IEEE half bits, same layout) and W is nil.
 type Linear struct {
 	W       []float32
+	W16     []uint16
 	B       []float32
 	Out, In int
 }
@@ -34,11 +37,15 @@ type Block struct {
 	Proj     Linear // mlp.c_proj: 4C -> C
 }
 
-// Model is a LabCore GPT with its weights in host memory (fp32).
+// Model is a LabCore GPT with its weights in host memory: fp32, or with
+// the weight matrices as IEEE half after ConvertTo("fp16") (vectors stay
+// fp32).
 type Model struct {
 	Config Config
-	// Wte is the token embedding [vocab, C], tied with lm_head.
-	Wte []float32
+	// Wte is the token embedding [vocab, C], tied with lm_head; nil when the
+	// model is fp16, where Wte16 holds it.
+	Wte   []float32
+	Wte16 []uint16
 	// Wpe is the learned position embedding [block_size, C]; nil with RoPE.
 	Wpe    []float32
 	Blocks []Block
@@ -165,12 +172,71 @@ func firstNonFinite(x []float32) int {
 }
 
 // WeightBytes is the number of bytes of weights a decode step reads: every
-// matrix and vector once (the tied matrix once; wpe one row).
+// matrix and vector once (the tied matrix once; wpe one row), matrices at
+// 2 bytes an element when the model is fp16.
 func (m *Model) WeightBytes() int64 {
 	c := m.Config
 	n := c.NumParams()
 	if !c.UseRoPE {
 		n -= int64(c.BlockSize-1) * int64(c.NEmbd)
 	}
-	return n * 4
+	bytes := n * 4
+	if m.DType() == "fp16" {
+		C := int64(c.NEmbd)
+		matrices := int64(c.VocabSize)*C + int64(c.NLayer)*12*C*C
+		bytes -= 2 * matrices
+	}
+	return bytes
+}
+
+// DType is how the weight matrices are stored: "fp32" or "fp16".
+func (m *Model) DType() string {
+	if m.Wte16 != nil {
+		return "fp16"
+	}
+	return "fp32"
+}
+
+// ConvertTo stores the weight matrices (every Linear and the tied
+// embedding) as dtype, "fp32" or "fp16" (IEEE half, rounded to nearest
+// even); biases, norms and wpe stay fp32, and the arithmetic is fp32 either
+// way. Converting to fp16 halves the bytes a decode step reads; converting
+// back widens the rounded values. Backends built before the conversion must
+// be rebuilt.
+func (m *Model) ConvertTo(dtype string) error {
+	switch dtype {
+	case m.DType():
+		return nil
+	case "fp16":
+		m.Wte16, m.Wte = toHalf(m.Wte), nil
+		for i := range m.Blocks {
+			for _, l := range m.Blocks[i].linears() {
+				l.W16, l.W = toHalf(l.W), nil
+			}
+		}
+	case "fp32":
+		m.Wte, m.Wte16 = toFloat(m.Wte16), nil
+		for i := range m.Blocks {
+			for _, l := range m.Blocks[i].linears() {
+				l.W, l.W16 = toFloat(l.W16), nil
+			}
+		}
+	default:
+		return fmt.Errorf("gpt: dtype %q: want fp32 or fp16", dtype)
+	}
+	return nil
+}
+
+func (b *Block) linears() []*Linear { return []*Linear{&b.Attn, &b.AttnProj, &b.Fc, &b.Proj} }
+
+func toHalf(x []float32) []uint16 {
+	h := make([]uint16, len(x))
+	cpukern.FloatToHalf(h, x)
+	return h
+}
+
+func toFloat(h []uint16) []float32 {
+	x := make([]float32, len(h))
+	cpukern.HalfToFloat(x, h)
+	return x
 }
