@@ -49,6 +49,7 @@ func BenchmarkGenerate(b *testing.B) {
 		fmt.Println("Unit tokens/s better=higher")
 		fmt.Println("Unit decode-tokens/s better=higher")
 		fmt.Println("Unit prefill-ms better=lower")
+		fmt.Println("Unit roofline-% better=higher")
 	})
 	for _, c := range configs {
 		r, err := NewRunner(c, os.Stdout)
@@ -76,6 +77,10 @@ func BenchmarkGenerate(b *testing.B) {
 func measure(b *testing.B, r *Runner) {
 	n := r.Config.GenTokens
 	var prefill, decode time.Duration
+	var bw float64
+	if r.Backend.Device().Type == "cpu" {
+		bw = ReadBandwidth() // once per process, before the timer starts
+	}
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
@@ -91,6 +96,12 @@ func measure(b *testing.B, r *Runner) {
 	b.ReportMetric(ops*float64(n)/b.Elapsed().Seconds(), "tokens/s")
 	b.ReportMetric(float64(prefill.Microseconds())/1e3/ops, "prefill-ms")
 	if n > 1 && decode > 0 {
-		b.ReportMetric(ops*float64(n-1)/decode.Seconds(), "decode-tokens/s")
+		tps := ops * float64(n-1) / decode.Seconds()
+		b.ReportMetric(tps, "decode-tokens/s")
+		// The share of the read-bandwidth bound a decode step achieves:
+		// weight bytes read per token x decode tokens/s / bandwidth.
+		if bw > 0 {
+			b.ReportMetric(100*float64(r.Loaded.Model.WeightBytes())*tps/bw, "roofline-%")
+		}
 	}
 }

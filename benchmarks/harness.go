@@ -87,6 +87,11 @@ func Load(p *Params, dtype string) (*gpt.Loaded, error) {
 	if err != nil {
 		return nil, err
 	}
+	if dtype != "" {
+		if err := ld.Model.ConvertTo(dtype); err != nil {
+			return nil, fmt.Errorf("BENCH_DTYPE: %w", err)
+		}
+	}
 	loaded[key] = ld
 	return ld, nil
 }

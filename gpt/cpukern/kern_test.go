@@ -264,7 +264,7 @@ func (c *countTask) Do(part, parts int) {
 }
 
 func TestPoolRunsEveryPartOnce(t *testing.T) {
-	for _, spin := range []time.Duration{0, DefaultSpin} {
+	for _, spin := range []time.Duration{0, 50 * time.Microsecond} {
 		for _, n := range []int{0, 1, 2, 3, 8} {
 			p := NewPool(n, spin)
 			for round := range 50 {
@@ -312,4 +312,18 @@ func TestSplitCoversTheRange(t *testing.T) {
 			}
 		}
 	}
+}
+
+func TestSum(t *testing.T) {
+	both(t, func(t *testing.T) {
+		r := rand.New(rand.NewPCG(15, 16))
+		for _, n := range []int{0, 1, 31, 32, 33, 100, 4096} {
+			x := randVec(r, n)
+			var want float64
+			for _, v := range x {
+				want += float64(v)
+			}
+			within(t, "Sum", []float32{float32(want)}, []float32{Sum(x)}, 1e-5*math.Sqrt(float64(n+1)))
+		}
+	})
 }

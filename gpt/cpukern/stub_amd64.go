@@ -48,3 +48,8 @@ func dotsF16_1x3(out *float32, w *uint16, x *float32, rows int, in int, wstride 
 //
 //go:noescape
 func axpyRowsF32(out *float32, p *float32, v *float32, n int, hd int, stride int)
+
+// sumF32 returns the sum of x[:n] (n a multiple of 32).
+//
+//go:noescape
+func sumF32(x *float32, n int) float32

@@ -24,6 +24,7 @@ func main() {
 		}
 	}
 	axpy()
+	sum()
 	Generate()
 }
 
@@ -207,5 +208,43 @@ func axpy() {
 		Label(fmt.Sprintf("%s_b%d_end", name, width))
 	}
 	VZEROUPPER()
+	RET()
+}
+
+// sum emits sumF32: the sum of n floats (n a multiple of 32), read with
+// four independent vector accumulators: the read loop of the memory
+// bandwidth benchmark.
+func sum() {
+	const name = "sumF32"
+	TEXT(name, NOSPLIT, "func(x *float32, n int) float32")
+	Pragma("noescape")
+	Doc(name + " returns the sum of x[:n] (n a multiple of 32).")
+	x := Load(Param("x"), GP64())
+	n := Load(Param("n"), GP64())
+	acc := make([]reg.VecVirtual, 4)
+	for i := range acc {
+		acc[i] = YMM()
+		VXORPS(acc[i], acc[i], acc[i])
+	}
+	Label(name + "_loop")
+	CMPQ(n, Imm(0))
+	JLE(LabelRef(name + "_reduce"))
+	for i := range acc {
+		VADDPS(Mem{Base: x, Disp: 32 * i}, acc[i], acc[i])
+	}
+	ADDQ(Imm(128), x)
+	SUBQ(Imm(32), n)
+	JMP(LabelRef(name + "_loop"))
+	Label(name + "_reduce")
+	VADDPS(acc[1], acc[0], acc[0])
+	VADDPS(acc[3], acc[2], acc[2])
+	VADDPS(acc[2], acc[0], acc[0])
+	t := XMM()
+	VEXTRACTF128(Imm(1), acc[0], t)
+	VADDPS(t, acc[0].AsX(), t)
+	VHADDPS(t, t, t)
+	VHADDPS(t, t, t)
+	VZEROUPPER()
+	Store(t, ReturnIndex(0))
 	RET()
 }

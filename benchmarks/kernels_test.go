@@ -1,0 +1,180 @@
+package benchmarks
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/labcoreai/tokbench/gpt/cpukern"
+)
+
+// Kernel shapes [in -> out] of the bundled model (C=64, vocab 65), of
+// base.toml (C=256, vocab 65) and of GPT-2-small (C=768, vocab 50257):
+// c_attn, mlp.c_fc, mlp.c_proj and lm_head.
+var kernelShapes = []struct {
+	name    string
+	in, out int
+}{
+	{"C64/attn", 64, 192}, {"C64/fc", 64, 256}, {"C64/proj", 256, 64}, {"C64/head", 64, 65},
+	{"C256/attn", 256, 768}, {"C256/fc", 256, 1024}, {"C256/proj", 1024, 256}, {"C256/head", 256, 65},
+	{"C768/attn", 768, 2304}, {"C768/fc", 768, 3072}, {"C768/proj", 3072, 768}, {"C768/head", 768, 50257},
+}
+
+func randFloats(n int, seed uint64) []float32 {
+	r := rand.New(rand.NewPCG(seed, 1))
+	x := make([]float32, n)
+	for i := range x {
+		x[i] = float32(r.NormFloat64() * 0.02)
+	}
+	return x
+}
+
+// impls runs f under each kernel implementation this build and CPU have.
+func impls(b *testing.B, f func(b *testing.B)) {
+	prev := cpukern.SetAccelerated(true)
+	defer cpukern.SetAccelerated(prev)
+	if cpukern.Accelerated() {
+		b.Run("impl=asm", f)
+	}
+	cpukern.SetAccelerated(false)
+	b.Run("impl=go", f)
+}
+
+// BenchmarkMatVec is one decode-step product on one core; its MB/s is the
+// weight bytes streamed.
+func BenchmarkMatVec(b *testing.B) {
+	for _, s := range kernelShapes {
+		w := randFloats(s.in*s.out, 1)
+		h := make([]uint16, len(w))
+		cpukern.FloatToHalf(h, w)
+		x, bias, out := randFloats(s.in, 2), randFloats(s.out, 3), make([]float32, s.out)
+		b.Run(s.name+"/dtype=fp32", func(b *testing.B) {
+			impls(b, func(b *testing.B) {
+				b.SetBytes(int64(4 * len(w)))
+				for b.Loop() {
+					cpukern.MatVec(out, w, bias, x)
+				}
+			})
+		})
+		b.Run(s.name+"/dtype=fp16", func(b *testing.B) {
+			impls(b, func(b *testing.B) {
+				b.SetBytes(int64(2 * len(h)))
+				for b.Loop() {
+					cpukern.MatVecF16(out, h, bias, x)
+				}
+			})
+		})
+	}
+}
+
+// BenchmarkMatMul is a prefill product of t prompt rows on one core.
+func BenchmarkMatMul(b *testing.B) {
+	for _, s := range kernelShapes {
+		if s.out > 4096 {
+			continue
+		}
+		for _, t := range []int{6, 64} {
+			w := randFloats(s.in*s.out, 1)
+			x, out := randFloats(t*s.in, 2), make([]float32, t*s.out)
+			b.Run(fmt.Sprintf("%s/t=%d", s.name, t), func(b *testing.B) {
+				impls(b, func(b *testing.B) {
+					for b.Loop() {
+						cpukern.MatMul(out, w, nil, x, t, s.in, s.out)
+					}
+					b.ReportMetric(2*float64(t*s.in*s.out)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+				})
+			})
+		}
+	}
+}
+
+// BenchmarkAttend is one head's attention over n cached keys.
+func BenchmarkAttend(b *testing.B) {
+	for _, c := range []struct{ hd, heads, n int }{{32, 8, 262}, {64, 12, 262}, {64, 12, 1024}} {
+		stride := c.hd * c.heads
+		q, k, v := randFloats(c.hd, 1), randFloats(c.n*stride, 2), randFloats(c.n*stride, 3)
+		out, scores := make([]float32, c.hd), make([]float32, c.n)
+		b.Run(fmt.Sprintf("hd=%d/n=%d", c.hd, c.n), func(b *testing.B) {
+			impls(b, func(b *testing.B) {
+				for b.Loop() {
+					cpukern.Attend(out, q, k, v, c.n, stride, 0.125, scores)
+				}
+			})
+		})
+	}
+}
+
+// BenchmarkGELU is the MLP activation of one GPT-2-small token.
+func BenchmarkGELU(b *testing.B) {
+	x := randFloats(3072, 1)
+	for b.Loop() {
+		cpukern.GELU(x)
+	}
+}
+
+type matvecTask struct {
+	out, w, x []float32
+	in        int
+}
+
+func (m *matvecTask) Do(part, parts int) {
+	o0, o1 := cpukern.Split(len(m.out), part, parts, 4)
+	cpukern.MatMulRows(m.out, m.w, nil, m.x, 1, m.in, len(m.out), o0, o1)
+}
+
+type nopTask struct{}
+
+func (nopTask) Do(part, parts int) {}
+
+// BenchmarkPool compares the worker pool's spin-then-park barrier with a
+// plain sync-based one (spin=0) on an empty task (the barrier alone) and on
+// matrix-vector products of base.toml's c_attn (~10 µs) and GPT-2-small's
+// c_fc (~100 µs on one core), run back to back as in a decode step.
+func BenchmarkPool(b *testing.B) {
+	n := runtime.GOMAXPROCS(0)
+	tasks := []struct {
+		name string
+		t    cpukern.Task
+	}{
+		{"nop", nopTask{}},
+		{"C256-attn", &matvecTask{out: make([]float32, 768), w: randFloats(768*256, 1), x: randFloats(256, 2), in: 256}},
+		{"C768-fc", &matvecTask{out: make([]float32, 3072), w: randFloats(3072*768, 1), x: randFloats(768, 2), in: 768}},
+	}
+	for _, spin := range []time.Duration{0, 20 * time.Microsecond, 200 * time.Microsecond} {
+		p := cpukern.NewPool(n, spin)
+		for _, t := range tasks {
+			b.Run(fmt.Sprintf("spin=%v/%s", spin, t.name), func(b *testing.B) {
+				b.ReportAllocs()
+				for b.Loop() {
+					p.Run(t.t)
+				}
+			})
+		}
+		p.Close()
+	}
+}
+
+// BenchmarkReadBandwidth is the memory read bandwidth with one goroutine
+// and with GOMAXPROCS, over a buffer much larger than the caches: the
+// roofline of decode (BenchmarkGenerate's roofline-% uses the GOMAXPROCS
+// figure).
+func BenchmarkReadBandwidth(b *testing.B) {
+	for _, threads := range []int{1, runtime.GOMAXPROCS(0)} {
+		b.Run(fmt.Sprintf("threads=%d", threads), func(b *testing.B) {
+			var sum float64
+			for b.Loop() {
+				sum += MeasureReadBandwidth(BandwidthBufferBytes, threads, 3)
+			}
+			b.ReportMetric(sum/float64(b.N)/1e9, "GB/s")
+		})
+	}
+}
+
+func TestReadBandwidthIsPlausible(t *testing.T) {
+	bw := MeasureReadBandwidth(8<<20, 2, 2)
+	if bw < 1e8 || bw > 1e13 {
+		t.Fatalf("read bandwidth %.3g B/s: implausible", bw)
+	}
+}
