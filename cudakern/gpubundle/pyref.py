@@ -98,6 +98,7 @@ class GPT:
     def __init__(self, cfg, sd, dtype, device):
         import torch
         self.cfg = cfg
+        self.device = device
         self.t = {k: torch.as_tensor(np.asarray(v)).to(device=device, dtype=dtype) for k, v in sd.items()}
         if "wte.weight" not in self.t:
             self.t["wte.weight"] = self.t["lm_head.weight"]
@@ -166,7 +167,7 @@ def generate(model, prompt, n):
     """Greedy generation of n tokens with the KV cache; tokens stay on the GPU."""
     import torch
     bs = model.cfg["block_size"]
-    idx = torch.tensor([prompt[-bs:]], device="cuda")
+    idx = torch.tensor([prompt[-bs:]], device=model.device)
     logits, cache = model.forward(idx, None)
     out = []
     for i in range(n):
@@ -180,7 +181,10 @@ def generate(model, prompt, n):
 
 def load_fixture(path):
     import torch
-    ck = torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        ck = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # old torch (1.13) lacks opcodes our own fixture uses
+        ck = torch.load(path, map_location="cpu", weights_only=False)
     cfg = dict(ck["model_config"])
     sd = {k: v.float().numpy() for k, v in ck["model_state_dict"].items()}
     return cfg, sd
