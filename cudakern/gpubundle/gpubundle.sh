@@ -11,8 +11,8 @@ GO=${GO:-go}
 	echo "gpubundle.sh: cuda.h not found: run ../shared/tools/install-cuda-toolchain.sh first" >&2; exit 2; }
 rm -rf "$OUT"
 mkdir -p "$OUT/cudakern" "$OUT/benchmarks" "$OUT/testdata/models/configs"
-$GO test -c -tags cuda -o "$OUT/cudakern/cudakern.test" ./cudakern
-$GO test -c -tags cuda -o "$OUT/benchmarks/benchmarks.test" ./benchmarks
+$GO test -c -tags cuda -ldflags="-s -w" -o "$OUT/cudakern/cudakern.test" ./cudakern
+$GO test -c -tags cuda -ldflags="-s -w" -o "$OUT/benchmarks/benchmarks.test" ./benchmarks
 for m in learned_bias rope_nobias fp16; do
 	mkdir -p "$OUT/testdata/models/$m"
 	cp testdata/models/$m/ckpt.pt testdata/models/$m/meta.json testdata/models/$m/ref.json "$OUT/testdata/models/$m/"

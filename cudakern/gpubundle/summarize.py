@@ -90,7 +90,7 @@ s["targets"] = {
 }
 
 gen = {}
-for log in ("benchgen-local.log", "benchgen-gpt2.log"):
+for log in ("benchgen-local.log", "benchgen-cpu.log", "benchgen-gpt2.log"):
     text = read(log)
     dev = re.findall(r"^device-type: (\S+)", text, re.M)
     for name, d in bench_lines(text).items():
