@@ -45,3 +45,29 @@ compare:
 
 fixtures:
 	$(PYTHON) testdata/gen/make_fixtures.py
+
+# Every fuzz target, one after another, each for FUZZTIME (CI: 5s; a real
+# pass: FUZZTIME=10m). Keep this list in step with the Fuzz* functions.
+FUZZ_TARGETS := \
+	./weights:FuzzUnpickle \
+	./weights:FuzzLoadCheckpoint \
+	./weights:FuzzSafetensors \
+	./weights:FuzzLoadMeta \
+	./weights:FuzzTokenizerSpec \
+	./weights:FuzzLoadConfig \
+	./gpt:FuzzConfigJSON \
+	./gpt:FuzzLoadExport \
+	./gpt/tokenizer:FuzzCharRoundTrip \
+	./gpt/tokenizer:FuzzCharDecode \
+	./gpt/tokenizer:FuzzBPERoundTrip \
+	./gpt/tokenizer:FuzzBPEDecode \
+	./tools/benchreport:FuzzMakeReport \
+	./tools/benchreport:FuzzVRAMSidecar \
+	./benchmarks:FuzzVRAMRecord
+
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t##*:}; \
+		echo "== $(GO) test -run '^$$' -fuzz '^$$name$$' -fuzztime $(FUZZTIME) $$pkg"; \
+		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg; \
+	done

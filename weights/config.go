@@ -44,6 +44,11 @@ func LoadConfig(path string) (*Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("weights: %w", err)
 	}
+	return parseConfig(path, b)
+}
+
+// parseConfig is LoadConfig on the content b of the file path.
+func parseConfig(path string, b []byte) (*Config, error) {
 	errf := func(format string, args ...any) error {
 		return fmt.Errorf("weights: %s: "+format, append([]any{path}, args...)...)
 	}

@@ -32,6 +32,11 @@ func LoadMeta(path string) (*Meta, error) {
 	if err != nil {
 		return nil, fmt.Errorf("weights: %w", err)
 	}
+	return parseMeta(path, b)
+}
+
+// parseMeta is LoadMeta on the content b of the file path.
+func parseMeta(path string, b []byte) (*Meta, error) {
 	errf := func(format string, args ...any) error {
 		return fmt.Errorf("weights: %s: "+format, append([]any{path}, args...)...)
 	}
