@@ -1,0 +1,6 @@
+//go:build cuda
+
+package main
+
+// With -tags cuda, the CUDA backend registers itself as device "cuda".
+import _ "github.com/labcoreai/tokbench/cudakern"
