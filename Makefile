@@ -7,7 +7,9 @@ BASE      ?= HEAD~1
 FUZZTIME  ?= 10s
 PYTHON    ?= /usr/bin/python3
 
-.PHONY: help test vet bench bench-json compare fixtures fuzz ptx gpu-bundle
+.PHONY: help test vet bench compare fixtures fuzz
+
+include cudakern/Makefile.inc
 
 help:
 	@echo "make test              vet, gofmt check and the race-enabled test suite"
