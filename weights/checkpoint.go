@@ -11,8 +11,18 @@ import (
 	"strings"
 )
 
-// maxPickleBytes bounds the size of a checkpoint's data.pkl.
-const maxPickleBytes = 1 << 30
+// maxPickleBytes bounds the size of a checkpoint's data.pkl. Each pickle
+// opcode byte can build a Go value of up to about a hundred bytes (a list, a
+// dict), so this also bounds the memory the pickle itself can take. Real
+// checkpoints hold a few KB to a few MB of pickle (tensor data lives in
+// separate entries).
+const maxPickleBytes = 64 << 20
+
+// maxInflateRatio bounds what compressed zip entries may expand to, all
+// together, as a multiple of the archive's size. torch.save stores entries
+// uncompressed; a compressed one can only come from a repacked (or hostile)
+// file, and must not turn a small file into a large allocation.
+const maxInflateRatio = 4
 
 // Checkpoint is what the engine uses of a torch.save'd training checkpoint.
 type Checkpoint struct {
@@ -52,6 +62,8 @@ type ckptArchive struct {
 	zr     *zip.Reader
 	prefix string // top folder, with a trailing slash
 	files  map[string]*zip.File
+	// inflated counts the declared sizes of the compressed entries read.
+	inflated uint64
 }
 
 // loadStats records what a load read, for tests.
@@ -189,6 +201,10 @@ func (a *ckptArchive) readEntry(f *zip.File, limit int64) ([]byte, error) {
 	}
 	defer rc.Close()
 	if f.Method != zip.Store {
+		a.inflated += f.UncompressedSize64
+		if a.inflated > maxInflateRatio*uint64(a.size) || a.inflated < f.UncompressedSize64 {
+			return nil, fmt.Errorf("%s: compressed entries expand to more than %d times the %d-byte file", f.Name, maxInflateRatio, a.size)
+		}
 		// A compressed entry may lie about its size: let the buffer grow
 		// with the data actually there.
 		b, err := io.ReadAll(io.LimitReader(rc, int64(f.UncompressedSize64)+1))

@@ -21,6 +21,9 @@ const (
 	// describe exponentially large data in a few bytes.
 	maxValues   = 1 << 20
 	maxKeyBytes = 1 << 20
+	// maxErrPath bounds the [key] path an error shows: the path of data
+	// nested maxPickleDepth deep made errors of megabytes.
+	maxErrPath = 16
 )
 
 // Python values that only exist while unpickling. They are turned into the
@@ -1111,6 +1114,9 @@ func (c *converter) plain(v any, depth int) (any, error) {
 			}
 			e, err := c.plain(x.vals[i], depth+1)
 			if err != nil {
+				if depth >= maxErrPath {
+					return nil, err
+				}
 				return nil, fmt.Errorf("[%s]: %w", strconv.Quote(ks), err)
 			}
 			m[ks] = e
@@ -1146,6 +1152,9 @@ func (c *converter) list(id any, items []any, depth int) (any, error) {
 	for i, e := range items {
 		v, err := c.plain(e, depth+1)
 		if err != nil {
+			if depth >= maxErrPath {
+				return nil, err
+			}
 			return nil, fmt.Errorf("[%d]: %w", i, err)
 		}
 		out[i] = v

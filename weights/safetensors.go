@@ -113,6 +113,10 @@ func loadSafetensors(name string, r io.ReaderAt, size int64) (map[string]*Tensor
 		if off[0] < 0 || off[1] < off[0] || off[1] > dataLen {
 			return nil, errf("tensor %q: data_offsets %v out of bounds of the %d-byte data region", tname, off, dataLen)
 		}
+		if int64(n) > dataLen/int64(dt.Size()) {
+			// Checked first: the byte count could wrap around int64.
+			return nil, errf("tensor %q: shape %v holds more elements than the %d-byte data region", tname, *e.Shape, dataLen)
+		}
 		if want := int64(n) * int64(dt.Size()); off[1]-off[0] != want {
 			return nil, errf("tensor %q: data_offsets %v hold %d bytes, want %d for %s %v", tname, off, off[1]-off[0], want, dt, shape)
 		}

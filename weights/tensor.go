@@ -69,7 +69,7 @@ func (t *Tensor) Float32() ([]float32, error) {
 		return nil, fmt.Errorf("weights: tensor of unknown dtype %v", t.DType)
 	}
 	n, ok := numel(t.Shape)
-	if !ok {
+	if !ok || n > math.MaxInt/es {
 		return nil, fmt.Errorf("weights: tensor shape %v is invalid", t.Shape)
 	}
 	if len(t.Data) != n*es {
