@@ -43,7 +43,7 @@ compare:
 	cd $(OUT)/base-tree && $(GO) test -run '^$$' -bench . -count 10 $(BENCH_PKG) > ../base.txt; \
 		status=$$?; cd - >/dev/null; git worktree remove --force $(OUT)/base-tree; exit $$status
 	$(GO) test -run '^$$' -bench . -count 10 $(BENCH_PKG) > $(OUT)/head.txt
-	PATH="$$PATH:$$($(GO) env GOPATH)/bin" benchstat base=$(OUT)/base.txt head=$(OUT)/head.txt
+	PATH="$$PATH:$$($(GO) env GOPATH)/bin" benchstat -ignore tokbench-commit,timestamp base=$(OUT)/base.txt head=$(OUT)/head.txt
 
 fixtures:
 	$(PYTHON) testdata/gen/make_fixtures.py
