@@ -5,6 +5,7 @@ import (
 	"math"
 	"runtime"
 	"strings"
+	"sync/atomic"
 
 	"github.com/labcoreai/tokbench/gpt/cpukern"
 	"github.com/labcoreai/tokbench/kvcache"
@@ -114,46 +115,64 @@ const (
 )
 
 // matTask is out = act(x @ w^T + b) for t rows of x, split across the pool
-// by output rows, so that each weight row is read by one worker.
+// by output rows, so that each weight row is read by one worker. The rows
+// are dealt in chunks from a shared counter rather than in fixed shares, so
+// that a worker the OS preempts (a loaded machine) delays the others by
+// one chunk at most.
 type matTask struct {
 	out, w, b, x []float32
 	w16          []uint16
 	res          []float32
 	t, in, nOut  int
 	act          int
+	chunk        int          // rows per chunk, a multiple of 4
+	next         atomic.Int64 // next chunk to take
 }
 
-// Do computes the output rows of part.
+// chunkBytes is about how many weight bytes one chunk of a matTask reads.
+const chunkBytes = 48 << 10
+
+// Do computes chunks of output rows until none is left.
 func (m *matTask) Do(part, parts int) {
-	o0, o1 := cpukern.Split(m.nOut, part, parts, 4)
-	if o0 >= o1 {
-		return
-	}
-	if m.w16 != nil {
-		cpukern.MatMulRowsF16(m.out, m.w16, m.b, m.x, m.t, m.in, m.nOut, o0, o1)
-	} else {
-		cpukern.MatMulRows(m.out, m.w, m.b, m.x, m.t, m.in, m.nOut, o0, o1)
-	}
-	for r := range m.t {
-		row := m.out[r*m.nOut+o0 : r*m.nOut+o1]
-		switch m.act {
-		case actGELU:
-			cpukern.GELU(row)
-		case actResidual:
-			cpukern.Add(m.res[r*m.nOut+o0:r*m.nOut+o1], row)
+	for {
+		o0 := int(m.next.Add(1)-1) * m.chunk
+		if o0 >= m.nOut {
+			return
+		}
+		o1 := min(m.nOut, o0+m.chunk)
+		if m.w16 != nil {
+			cpukern.MatMulRowsF16(m.out, m.w16, m.b, m.x, m.t, m.in, m.nOut, o0, o1)
+		} else {
+			cpukern.MatMulRows(m.out, m.w, m.b, m.x, m.t, m.in, m.nOut, o0, o1)
+		}
+		for r := range m.t {
+			row := m.out[r*m.nOut+o0 : r*m.nOut+o1]
+			switch m.act {
+			case actGELU:
+				cpukern.GELU(row)
+			case actResidual:
+				cpukern.Add(m.res[r*m.nOut+o0:r*m.nOut+o1], row)
+			}
 		}
 	}
 }
 
 // matmul runs out = act(x @ l^T + bias) for t rows on the pool.
 func (b *CPU) matmul(out []float32, w []float32, w16 []uint16, bias, x []float32, t, in, nOut, act int, res []float32) {
-	b.mt = matTask{out: out, w: w, w16: w16, b: bias, x: x, t: t, in: in, nOut: nOut, act: act, res: res}
-	if t*in*nOut < minParallel {
-		b.mt.Do(0, 1)
-	} else {
-		b.pool.Run(&b.mt)
+	m := &b.mt
+	m.out, m.w, m.w16, m.b, m.x, m.t, m.in, m.nOut, m.act, m.res = out, w, w16, bias, x, t, in, nOut, act, res
+	es := 4
+	if w16 != nil {
+		es = 2
 	}
-	b.mt = matTask{}
+	m.chunk = max(4, chunkBytes/(es*in)&^3)
+	m.next.Store(0)
+	if t*in*nOut < minParallel {
+		m.Do(0, 1)
+	} else {
+		b.pool.Run(m)
+	}
+	m.out, m.w, m.w16, m.b, m.x, m.res = nil, nil, nil, nil, nil, nil
 }
 
 func (b *CPU) linear(l *Linear, out, x []float32, t, act int, res []float32) {
