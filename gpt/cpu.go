@@ -179,8 +179,8 @@ func (b *CPU) linear(l *Linear, out, x []float32, t, act int, res []float32) {
 	b.matmul(out, l.W, l.W16, l.B, x, t, l.In, l.Out, act, res)
 }
 
-// attnTask is the attention of t queries (rows t0.. of qkv) over every
-// head, split across the pool by (query, head).
+// attnTask is the attention of t queries (rows of qkv) over every head,
+// dealt to the pool's workers one (query, head) pair at a time.
 type attnTask struct {
 	b          *CPU
 	keys, vals []float32
@@ -188,17 +188,21 @@ type attnTask struct {
 	// attend is the number of cached keys a decode step sees; 0 in a
 	// prefill, where query i sees keys 0..i.
 	attend int
+	next   atomic.Int64 // next (query, head) pair to take
 }
 
-// Do runs the (query, head) pairs of part.
+// Do runs (query, head) pairs until none is left.
 func (a *attnTask) Do(part, parts int) {
 	b := a.b
 	c := b.m.Config
 	C, hd, nh := c.NEmbd, c.HeadSize(), c.NHead
 	bs := c.BlockSize
 	scores := b.scores[part*bs : (part+1)*bs]
-	lo, hi := cpukern.Split(a.t*nh, part, parts, 1)
-	for it := lo; it < hi; it++ {
+	for {
+		it := int(a.next.Add(1) - 1)
+		if it >= a.t*nh {
+			return
+		}
 		t, h := it/nh, it%nh
 		o := h * hd
 		n := a.attend
@@ -212,6 +216,7 @@ func (a *attnTask) Do(part, parts int) {
 
 func (b *CPU) attend(keys, vals []float32, t, attend int) {
 	b.at.keys, b.at.vals, b.at.t, b.at.attend = keys, vals, t, attend
+	b.at.next.Store(0)
 	b.pool.Run(&b.at)
 	b.at.keys, b.at.vals = nil, nil
 }
