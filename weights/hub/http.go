@@ -23,6 +23,61 @@ const (
 	DefaultReadTimeout     = 10 * time.Second
 )
 
+// Default retry policy for answers 500, 502, 503 and 504: three more tries,
+// after 1s, 2s and 4s.
+const (
+	DefaultMaxRetries = 3
+	DefaultRetryWait  = time.Second
+)
+
+// retryable reports whether err is a server error worth another try.
+func retryable(err error) bool {
+	var he *Error
+	if !errors.As(err, &he) || he.Kind != ErrHTTP {
+		return false
+	}
+	switch he.Status {
+	case http.StatusInternalServerError, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+		return true
+	}
+	return false
+}
+
+// withRetries runs op until it succeeds, fails with anything but a
+// retryable server error, or has run 1+MaxRetries times, waiting RetryWait
+// before the first retry and twice as long before each next one. A given-up
+// error says how many attempts were made.
+func (c *Client) withRetries(ctx context.Context, what string, op func() error) error {
+	retries := c.MaxRetries
+	if retries == 0 {
+		retries = DefaultMaxRetries
+	} else if retries < 0 {
+		retries = 0
+	}
+	wait := durOr(c.RetryWait, DefaultRetryWait)
+	for attempt := 1; ; attempt++ {
+		err := op()
+		if err == nil || !retryable(err) {
+			return err
+		}
+		if attempt > retries {
+			var he *Error
+			if attempt > 1 && errors.As(err, &he) {
+				he.Msg += fmt.Sprintf("; gave up after %d attempts", attempt)
+			}
+			return err
+		}
+		c.logf("%s: %v; retry %d of %d in %s", what, err, attempt, retries, wait)
+		tm := time.NewTimer(wait)
+		select {
+		case <-ctx.Done(): // the next try reports the cancellation
+		case <-tm.C:
+		}
+		tm.Stop()
+		wait *= 2
+	}
+}
+
 const (
 	headerRepoCommit = "X-Repo-Commit"
 	headerLinkedEtag = "X-Linked-Etag"
@@ -256,9 +311,18 @@ type fileMeta struct {
 	location string // where to GET the content (the CDN for LFS files)
 }
 
-// head fetches file metadata. Relative redirects (renamed repos) are
-// followed; an absolute one (the CDN) is not, its Location is recorded.
-func (c *Client) head(ctx context.Context, t target, u string) (fileMeta, *http.Response, error) {
+// head fetches file metadata, retrying server errors (withRetries).
+// Relative redirects (renamed repos) are followed; an absolute one (the
+// CDN) is not, its Location is recorded.
+func (c *Client) head(ctx context.Context, t target, u string) (meta fileMeta, resp *http.Response, err error) {
+	err = c.withRetries(ctx, "HEAD "+displayURL(u), func() error {
+		meta, resp, err = c.headOnce(ctx, t, u)
+		return err
+	})
+	return meta, resp, err
+}
+
+func (c *Client) headOnce(ctx context.Context, t target, u string) (fileMeta, *http.Response, error) {
 	d := durOr(c.MetadataTimeout, DefaultMetadataTimeout)
 	w := newWatchdog(ctx, d, fmt.Sprintf("no answer to the metadata request within %s (metadata timeout, HF_HUB_ETAG_TIMEOUT)", d))
 	defer w.stop()
@@ -280,7 +344,10 @@ func (c *Client) head(ctx context.Context, t target, u string) (fileMeta, *http.
 				return fileMeta{}, resp, t.errorf(ErrProtocol, displayURL(u), err, "redirect (HTTP %d) without a usable Location", resp.StatusCode)
 			}
 			rel, _ := url.Parse(resp.Header.Get("Location"))
-			if rel.Host == "" && hops < maxRedirects {
+			if rel.Host == "" {
+				if hops >= maxRedirects {
+					return fileMeta{}, resp, t.errorf(ErrProtocol, displayURL(u), nil, "more than %d redirects (a redirect loop?)", maxRedirects)
+				}
 				// Relative redirect (renamed repo): follow it, as
 				// huggingface_hub does.
 				u = loc.String()
@@ -327,8 +394,16 @@ func (c *Client) metaFrom(resp *http.Response, t target, u, location string) (fi
 }
 
 // resolveRevision asks /api/models/{repo}/revision/{rev} for the commit
-// a branch or tag points to.
-func (c *Client) resolveRevision(ctx context.Context, t target) (string, error) {
+// a branch or tag points to, retrying server errors (withRetries).
+func (c *Client) resolveRevision(ctx context.Context, t target) (commit string, err error) {
+	err = c.withRetries(ctx, "revision "+t.revision, func() error {
+		commit, err = c.resolveRevisionOnce(ctx, t)
+		return err
+	})
+	return commit, err
+}
+
+func (c *Client) resolveRevisionOnce(ctx context.Context, t target) (string, error) {
 	u := c.endpoint() + "/api/models/" + t.repoID + "/revision/" + url.PathEscape(t.revision)
 	d := durOr(c.MetadataTimeout, DefaultMetadataTimeout)
 	w := newWatchdog(ctx, d, fmt.Sprintf("no answer to the revision request within %s (metadata timeout, HF_HUB_ETAG_TIMEOUT)", d))

@@ -79,6 +79,12 @@ type Client struct {
 	// ReadTimeout is the longest wait for data during a content transfer,
 	// headers included (0: DefaultReadTimeout; HF_HUB_DOWNLOAD_TIMEOUT).
 	ReadTimeout time.Duration
+	// MaxRetries is how many more times a request answered 500, 502, 503
+	// or 504 is sent (0: DefaultMaxRetries; negative: none).
+	MaxRetries int
+	// RetryWait is the wait before the first retry, doubled before each
+	// next one (0: DefaultRetryWait).
+	RetryWait time.Duration
 }
 
 // NewFromEnv returns a Client configured like huggingface_hub:
@@ -410,9 +416,27 @@ func (c *Client) transfer(ctx context.Context, t target, meta fileMeta, incomple
 	}
 
 	d := durOr(c.ReadTimeout, DefaultReadTimeout)
-	w := newWatchdog(ctx, d, fmt.Sprintf("no data received for %s (idle read timeout, HF_HUB_DOWNLOAD_TIMEOUT)", d))
-	defer w.stop()
-	resp, u, err := c.get(ctx, w, t, meta.location, offset)
+	var (
+		w    *watchdog
+		resp *http.Response
+		u    string
+	)
+	defer func() {
+		if w != nil {
+			w.stop()
+		}
+	}()
+	err = c.withRetries(ctx, "GET "+displayURL(meta.location), func() error {
+		if w != nil {
+			w.stop()
+		}
+		// A fresh idle timer per try: the wait between tries is not idle
+		// reading.
+		w = newWatchdog(ctx, d, fmt.Sprintf("no data received for %s (idle read timeout, HF_HUB_DOWNLOAD_TIMEOUT)", d))
+		var err error
+		resp, u, err = c.get(ctx, w, t, meta.location, offset)
+		return err
+	})
 	if err != nil {
 		keep = offset > 0 // a resumable partial survives a failed request
 		return err
@@ -442,14 +466,23 @@ func (c *Client) transfer(ctx context.Context, t target, meta fileMeta, incomple
 	if expected < 0 && resp.ContentLength >= 0 {
 		expected = offset + resp.ContentLength
 	}
+	if expected >= 0 && resp.ContentLength >= 0 && offset+resp.ContentLength != expected {
+		return t.errorf(ErrIntegrity, displayURL(u), nil, "the content is announced as %d bytes (Content-Length) but the file's metadata says %d; nothing was kept",
+			offset+resp.ContentLength, expected)
+	}
 	c.logf("GET %s -> %s (%s)", displayURL(u), incomplete, sizeString(expected))
 
 	var dst io.Writer = f
 	if h != nil {
 		dst = io.MultiWriter(f, h)
 	}
+	var body io.Reader = resp.Body
+	if expected >= 0 {
+		// Never write more than announced (one byte more shows the excess).
+		body = io.LimitReader(body, expected-offset+1)
+	}
 	pr := newProgress(c.Progress, t.filename, offset, expected)
-	n, err := io.Copy(dst, idleReader{pr.reader(resp.Body), w})
+	n, err := io.Copy(dst, idleReader{pr.reader(body), w})
 	pr.done()
 	got := offset + n
 	if err != nil {
@@ -467,6 +500,9 @@ func (c *Client) transfer(ctx context.Context, t target, meta fileMeta, incomple
 			keep = true
 		}
 		return te
+	}
+	if expected >= 0 && got > expected {
+		return t.errorf(ErrIntegrity, displayURL(u), nil, "received more than the %d bytes announced; nothing was kept", expected)
 	}
 	if expected >= 0 && got != expected {
 		return t.errorf(ErrIntegrity, displayURL(u), nil, "received %d bytes, expected %d; nothing was kept", got, expected)
