@@ -137,6 +137,9 @@ func FromTensors(c Config, tensors map[string]*weights.Tensor, src string) (*Mod
 	if len(missing) > 0 {
 		return nil, nil, fmt.Errorf("gpt: %s: missing tensors: %s", src, strings.Join(missing, ", "))
 	}
+	if err := checkBlockBuffers(c); err != nil {
+		return nil, nil, fmt.Errorf("gpt: %s: %w", src, err)
+	}
 	var warns []string
 	for name := range tensors {
 		if !used[name] {
@@ -239,4 +242,24 @@ func toFloat(h []uint16) []float32 {
 	x := make([]float32, len(h))
 	cpukern.HalfToFloat(x, h)
 	return x
+}
+
+// maxBlockFloats is the size, in floats, that the buffers a backend sizes
+// by block_size may always take (256 MiB), whatever the weights.
+const maxBlockFloats = 1 << 26
+
+// checkBlockBuffers refuses a block_size out of proportion to the weights.
+// A backend holds block_size rows of activations (11·n_embd floats) and a
+// KV cache (2·n_layer·n_embd floats a row). With learned positions, wpe's
+// shape ties block_size to the file; with RoPE nothing does, and a tiny
+// state dict with block_size 1e6 would ask for gigabytes. The buffers may
+// take 16 times the weights, or 256 MiB, whichever is more.
+func checkBlockBuffers(c Config) error {
+	floats := int64(c.BlockSize) * int64(c.NEmbd) * (11 + 2*int64(c.NLayer))
+	limit := max(16*c.NumParams(), maxBlockFloats)
+	if floats > limit {
+		return fmt.Errorf("block_size %d would need %d MiB of activation and KV-cache buffers, out of proportion to the %d weights in the file (at most 16 times the weights or 256 MiB)",
+			c.BlockSize, floats*4>>20, c.NumParams())
+	}
+	return nil
 }
