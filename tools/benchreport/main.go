@@ -162,6 +162,11 @@ func loadVRAM(path string) (map[string]*vramEntry, error) {
 	if err != nil {
 		return nil, fmt.Errorf("VRAM sidecar: %w", err)
 	}
+	return parseVRAM(path, data)
+}
+
+// parseVRAM is loadVRAM on the content data of the file path.
+func parseVRAM(path string, data []byte) (map[string]*vramEntry, error) {
 	var sc vramSidecar
 	dec := json.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&sc); err != nil {
