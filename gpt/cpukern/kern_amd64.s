@@ -5,7 +5,7 @@
 #include "textflag.h"
 
 // func dotsF32_4x1(out *float32, w *float32, x *float32, rows int, in int, wstride int, xstride int, outstride int)
-// Requires: AVX, FMA3
+// Requires: AVX, FMA3, MMX+
 TEXT ·dotsF32_4x1(SB), NOSPLIT, $0-64
 	MOVQ out+0(FP), AX
 	MOVQ w+8(FP), CX
@@ -25,17 +25,23 @@ dotsF32_4x1_rows:
 	VXORPS Y1, Y1, Y1
 	VXORPS Y2, Y2, Y2
 	VXORPS Y3, Y3, Y3
-	XORQ   R11, R11
+	LEAQ   (R10)(DI*1), R11
+	MOVQ   SI, R12
+	SHLQ   $0x03, R12
+	ADDQ   R11, R12
+	XORQ   R13, R13
 
 dotsF32_4x1_k:
-	CMPQ        R11, SI
+	CMPQ        R13, SI
 	JGE         dotsF32_4x1_reduce
-	VMOVUPS     (DX)(R11*4), Y4
-	VFMADD231PS (CX)(R11*4), Y4, Y0
-	VFMADD231PS (R8)(R11*4), Y4, Y1
-	VFMADD231PS (R9)(R11*4), Y4, Y2
-	VFMADD231PS (R10)(R11*4), Y4, Y3
-	ADDQ        $0x08, R11
+	PREFETCHT0  (R11)(R13*8)
+	PREFETCHT0  (R12)(R13*8)
+	VMOVUPS     (DX)(R13*4), Y4
+	VFMADD231PS (CX)(R13*4), Y4, Y0
+	VFMADD231PS (R8)(R13*4), Y4, Y1
+	VFMADD231PS (R9)(R13*4), Y4, Y2
+	VFMADD231PS (R10)(R13*4), Y4, Y3
+	ADDQ        $0x08, R13
 	JMP         dotsF32_4x1_k
 
 dotsF32_4x1_reduce:
@@ -58,7 +64,7 @@ dotsF32_4x1_done:
 	RET
 
 // func dotsF32_1x1(out *float32, w *float32, x *float32, rows int, in int, wstride int, xstride int, outstride int)
-// Requires: AVX, FMA3
+// Requires: AVX, FMA3, MMX+
 TEXT ·dotsF32_1x1(SB), NOSPLIT, $0-64
 	MOVQ out+0(FP), AX
 	MOVQ w+8(FP), CX
@@ -72,14 +78,16 @@ dotsF32_1x1_rows:
 	CMPQ   BX, $0x00
 	JE     dotsF32_1x1_done
 	VXORPS Y0, Y0, Y0
-	XORQ   R8, R8
+	LEAQ   (CX)(DI*1), R8
+	XORQ   R9, R9
 
 dotsF32_1x1_k:
-	CMPQ        R8, SI
+	CMPQ        R9, SI
 	JGE         dotsF32_1x1_reduce
-	VMOVUPS     (DX)(R8*4), Y1
-	VFMADD231PS (CX)(R8*4), Y1, Y0
-	ADDQ        $0x08, R8
+	PREFETCHT0  (R8)(R9*4)
+	VMOVUPS     (DX)(R9*4), Y1
+	VFMADD231PS (CX)(R9*4), Y1, Y0
+	ADDQ        $0x08, R9
 	JMP         dotsF32_1x1_k
 
 dotsF32_1x1_reduce:
@@ -262,7 +270,7 @@ dotsF32_1x3_done:
 	RET
 
 // func dotsF16_4x1(out *float32, w *uint16, x *float32, rows int, in int, wstride int, xstride int, outstride int)
-// Requires: AVX, F16C, FMA3
+// Requires: AVX, F16C, FMA3, MMX+
 TEXT ·dotsF16_4x1(SB), NOSPLIT, $0-64
 	MOVQ out+0(FP), AX
 	MOVQ w+8(FP), CX
@@ -282,21 +290,23 @@ dotsF16_4x1_rows:
 	VXORPS Y1, Y1, Y1
 	VXORPS Y2, Y2, Y2
 	VXORPS Y3, Y3, Y3
-	XORQ   R11, R11
+	LEAQ   (R10)(DI*1), R11
+	XORQ   R12, R12
 
 dotsF16_4x1_k:
-	CMPQ        R11, SI
+	CMPQ        R12, SI
 	JGE         dotsF16_4x1_reduce
-	VMOVUPS     (DX)(R11*4), Y4
-	VCVTPH2PS   (CX)(R11*2), Y5
+	PREFETCHT0  (R11)(R12*8)
+	VMOVUPS     (DX)(R12*4), Y4
+	VCVTPH2PS   (CX)(R12*2), Y5
 	VFMADD231PS Y5, Y4, Y0
-	VCVTPH2PS   (R8)(R11*2), Y5
+	VCVTPH2PS   (R8)(R12*2), Y5
 	VFMADD231PS Y5, Y4, Y1
-	VCVTPH2PS   (R9)(R11*2), Y5
+	VCVTPH2PS   (R9)(R12*2), Y5
 	VFMADD231PS Y5, Y4, Y2
-	VCVTPH2PS   (R10)(R11*2), Y5
+	VCVTPH2PS   (R10)(R12*2), Y5
 	VFMADD231PS Y5, Y4, Y3
-	ADDQ        $0x08, R11
+	ADDQ        $0x08, R12
 	JMP         dotsF16_4x1_k
 
 dotsF16_4x1_reduce:
@@ -319,7 +329,7 @@ dotsF16_4x1_done:
 	RET
 
 // func dotsF16_1x1(out *float32, w *uint16, x *float32, rows int, in int, wstride int, xstride int, outstride int)
-// Requires: AVX, F16C, FMA3
+// Requires: AVX, F16C, FMA3, MMX+
 TEXT ·dotsF16_1x1(SB), NOSPLIT, $0-64
 	MOVQ out+0(FP), AX
 	MOVQ w+8(FP), CX
@@ -333,15 +343,17 @@ dotsF16_1x1_rows:
 	CMPQ   BX, $0x00
 	JE     dotsF16_1x1_done
 	VXORPS Y0, Y0, Y0
-	XORQ   R8, R8
+	LEAQ   (CX)(DI*1), R8
+	XORQ   R9, R9
 
 dotsF16_1x1_k:
-	CMPQ        R8, SI
+	CMPQ        R9, SI
 	JGE         dotsF16_1x1_reduce
-	VMOVUPS     (DX)(R8*4), Y1
-	VCVTPH2PS   (CX)(R8*2), Y2
+	PREFETCHT0  (R8)(R9*2)
+	VMOVUPS     (DX)(R9*4), Y1
+	VCVTPH2PS   (CX)(R9*2), Y2
 	VFMADD231PS Y2, Y1, Y0
-	ADDQ        $0x08, R8
+	ADDQ        $0x08, R9
 	JMP         dotsF16_1x1_k
 
 dotsF16_1x1_reduce:

@@ -92,11 +92,39 @@ func rowDots(nw, nx int, f16 bool) {
 			VXORPS(acc[i][j], acc[i][j], acc[i][j])
 		}
 	}
+	// Decode kernels (nx == 1) prefetch the next nw rows while they read
+	// these: consecutive rows are short streams that the hardware
+	// prefetchers do not ramp up on. Prefetching past the end is harmless.
+	var pf []Mem
+	if nx == 1 {
+		nb := GP64()
+		LEAQ(Mem{Base: ws[nw-1], Index: wstride, Scale: 1}, nb)
+		// The next block is nw*in*es bytes; k advances 8 elements per
+		// iteration, so base + scale*k walks it in len(pf) pieces.
+		switch {
+		case nw == 4 && !f16: // 16*in bytes: two halves at 8 bytes per element of k
+			nb2 := GP64()
+			MOVQ(in, nb2)
+			SHLQ(U8(3), nb2)
+			ADDQ(nb, nb2)
+			pf = []Mem{{Base: nb, Index: k0(), Scale: 8}, {Base: nb2, Index: k0(), Scale: 8}}
+		case nw == 4: // 8*in bytes
+			pf = []Mem{{Base: nb, Index: k0(), Scale: 8}}
+		default: // es*in bytes
+			pf = []Mem{{Base: nb, Index: k0(), Scale: uint8(es)}}
+		}
+	}
 	k := GP64()
 	XORQ(k, k)
+	for i := range pf {
+		pf[i].Index = k
+	}
 	Label(name + "_k")
 	CMPQ(k, in)
 	JGE(LabelRef(name + "_reduce"))
+	for _, m := range pf {
+		PREFETCHT0(m)
+	}
 	xv := make([]reg.VecVirtual, nx)
 	for j := range xv {
 		xv[j] = YMM()
@@ -248,3 +276,6 @@ func sum() {
 	Store(t, ReturnIndex(0))
 	RET()
 }
+
+// k0 is a placeholder index register, replaced by the loop counter.
+func k0() reg.Register { return reg.RAX }
