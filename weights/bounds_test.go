@@ -5,12 +5,14 @@ import (
 	"bytes"
 	"compress/flate"
 	"encoding/binary"
+	"fmt"
 	"hash/crc32"
 	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 )
 
 // stFile builds safetensors bytes from a raw JSON header and data size.
@@ -245,5 +247,33 @@ func TestFixtureLoadMemory(t *testing.T) {
 		if alloc > 1<<20+3*uint64(fi.Size()) {
 			t.Errorf("%s: allocated %d bytes for a %d-byte file", p, alloc, fi.Size())
 		}
+	}
+}
+
+// A config of many `key = null` lines is refused quickly: each dropped line
+// costs a whole parse (3000 took 0.9 s, growing with the square).
+func TestConfigManyNullLines(t *testing.T) {
+	var sb strings.Builder
+	sb.WriteString("[generation]\n")
+	for i := range 3000 {
+		fmt.Fprintf(&sb, "k%d = null\n", i)
+	}
+	start := time.Now()
+	_, err := parseConfig("many.toml", []byte(sb.String()))
+	if err == nil || !strings.Contains(err.Error(), "more than 1000 `key = null` lines") || !strings.Contains(err.Error(), "many.toml") {
+		t.Fatalf("error %v", err)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("took %s", d)
+	}
+	// Up to the limit, null lines are dropped as before.
+	sb.Reset()
+	sb.WriteString("[generation]\nseed = null\n")
+	for i := range 999 {
+		fmt.Fprintf(&sb, "k%d = null\n", i)
+	}
+	c, err := parseConfig("ok.toml", []byte(sb.String()))
+	if err != nil || c.Generation.Seed != nil {
+		t.Fatalf("1000 null lines: %v, seed %v", err, c.Generation.Seed)
 	}
 }

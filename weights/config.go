@@ -135,6 +135,10 @@ func parseConfig(path string, b []byte) (*Config, error) {
 // decodeTOMLWithNulls decodes TOML, dropping each `key = null` line the
 // parser rejects. Only lines the parser reports as erroneous are touched,
 // so text inside multi-line strings is never changed.
+// maxNullLines bounds the `key = null` lines decodeTOMLWithNulls drops: a
+// file of thousands of them took seconds to minutes (one parse per line).
+const maxNullLines = 1000
+
 func decodeTOMLWithNulls(src string) (map[string]any, error) {
 	lines := strings.SplitAfter(src, "\n")
 	for tries := 0; ; tries++ {
@@ -149,6 +153,10 @@ func decodeTOMLWithNulls(src string) (map[string]any, error) {
 		var pe toml.ParseError
 		if !errors.As(err, &pe) || tries > len(lines) {
 			return nil, err
+		}
+		if tries >= maxNullLines {
+			// Each dropped line costs a whole parse.
+			return nil, fmt.Errorf("more than %d `key = null` lines", maxNullLines)
 		}
 		i := pe.Position.Line - 1
 		if i < 0 || i >= len(lines) || !nullLine.MatchString(strings.TrimRight(lines[i], "\r\n")) {
