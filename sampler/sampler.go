@@ -7,12 +7,13 @@
 package sampler
 
 import (
+	"cmp"
 	"crypto/rand"
 	"encoding/binary"
 	"fmt"
 	"math"
 	mrand "math/rand/v2"
-	"sort"
+	"slices"
 )
 
 // Settings are the sampling parameters of one generation. The zero value is
@@ -168,7 +169,7 @@ func topP(x []float32, p float64, order []int32) {
 		}
 	}
 	ord := order[:n]
-	sort.Slice(ord, func(a, b int) bool { return x[ord[a]] > x[ord[b]] })
+	slices.SortFunc(ord, func(a, b int32) int { return cmp.Compare(x[b], x[a]) })
 	if n == 0 {
 		return
 	}
