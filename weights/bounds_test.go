@@ -277,3 +277,35 @@ func TestConfigManyNullLines(t *testing.T) {
 		t.Fatalf("1000 null lines: %v, seed %v", err, c.Generation.Seed)
 	}
 }
+
+// meta.json and config TOML files over 64 MB are refused having read at
+// most 64 MB: the size the file system reports is not trusted.
+func TestTextFilesBounded(t *testing.T) {
+	dir := t.TempDir()
+	big := filepath.Join(dir, "big.json")
+	f, err := os.Create(big)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString(`{"pad": "`)
+	if err := f.Truncate(maxTextFile + 10); err != nil { // sparse
+		t.Fatal(err)
+	}
+	f.Close()
+	var ms0, ms1 runtime.MemStats
+	runtime.ReadMemStats(&ms0)
+	if _, err := LoadMeta(big); err == nil || !strings.Contains(err.Error(), "larger than 67108864 bytes") || !strings.Contains(err.Error(), big) {
+		t.Errorf("meta: %v", err)
+	}
+	if _, err := LoadConfig(big); err == nil || !strings.Contains(err.Error(), "larger than 67108864 bytes") {
+		t.Errorf("config: %v", err)
+	}
+	runtime.ReadMemStats(&ms1)
+	// io.ReadAll grows its buffer by doubling: up to ~3x the limit a read.
+	if d := ms1.TotalAlloc - ms0.TotalAlloc; d > 2*3*maxTextFile {
+		t.Errorf("allocated %d bytes", d)
+	}
+	if _, err := LoadMeta("/dev/zero"); err == nil || !strings.Contains(err.Error(), "larger than") {
+		t.Errorf("/dev/zero: %v", err)
+	}
+}

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"os"
 	"regexp"
 	"strings"
 
@@ -40,9 +39,9 @@ var nullLine = regexp.MustCompile(`^\s*([A-Za-z0-9_-]+|"[^"\\]*"|'[^']*')\s*=\s*
 // TOML integers and floats: a float field accepts an integer, an integer
 // field accepts an integral float. Type errors name the key.
 func LoadConfig(path string) (*Config, error) {
-	b, err := os.ReadFile(path)
+	b, err := readSmallFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("weights: %w", err)
+		return nil, err
 	}
 	return parseConfig(path, b)
 }

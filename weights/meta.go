@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"math"
 	"os"
@@ -28,11 +29,33 @@ var DefaultMetaPath = filepath.Join("data", "meta.json")
 // LoadMeta reads a meta.json. JSON numbers decode to int64 when integral,
 // else float64.
 func LoadMeta(path string) (*Meta, error) {
-	b, err := os.ReadFile(path)
+	b, err := readSmallFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return parseMeta(path, b)
+}
+
+// maxTextFile bounds meta.json and config TOML files, as gpt bounds
+// config.json and tokenizer.json.
+const maxTextFile = 64 << 20
+
+// readSmallFile reads a whole file of at most maxTextFile bytes, without
+// trusting its size (a FIFO, /dev/zero, a file still growing).
+func readSmallFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("weights: %w", err)
 	}
-	return parseMeta(path, b)
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxTextFile+1))
+	if err != nil {
+		return nil, fmt.Errorf("weights: %s: %w", path, err)
+	}
+	if len(b) > maxTextFile {
+		return nil, fmt.Errorf("weights: %s: larger than %d bytes", path, maxTextFile)
+	}
+	return b, nil
 }
 
 // parseMeta is LoadMeta on the content b of the file path.
