@@ -53,3 +53,18 @@ func TestLongContextRoPEStillLoads(t *testing.T) {
 	_, _, err = gpt.FromTensors(cfg, ck.StateDict, "ckpt.pt")
 	require.NoError(t, err)
 }
+
+// A vocab_size out of proportion to the file fails on the embedding's
+// shape, before anything is sized by it.
+func TestVocabSizeOutOfProportion(t *testing.T) {
+	ck, cfg := fixtureCheckpoint(t)
+	cfg.VocabSize = 1 << 22 // Validate's absolute cap
+	require.NoError(t, cfg.Validate())
+	var ms0, ms1 runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&ms0)
+	_, _, err := gpt.FromTensors(cfg, ck.StateDict, "ckpt.pt")
+	runtime.ReadMemStats(&ms1)
+	assert.ErrorContains(t, err, `"lm_head.weight": shape [65 64], model_config wants [4194304 64]`)
+	assert.Less(t, ms1.TotalAlloc-ms0.TotalAlloc, uint64(16<<20))
+}
