@@ -24,7 +24,7 @@ func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
 // options are the command line, with nil for flags not given.
 type options struct {
 	source, checkpoint, meta, config, tokenizer, prompt, device string
-	repoID, repoRevision                                        string
+	repoID, repoRevision, dtype                                 string
 	maxNew                                                      int
 	o                                                           gpt.Overrides
 }
@@ -45,6 +45,7 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&op.prompt, "prompt", "To be", "prompt text")
 	fs.IntVar(&op.maxNew, "max-new-tokens", 200, "number of tokens to generate")
 	fs.StringVar(&op.device, "device", "cpu", "cpu or cuda")
+	fs.StringVar(&op.dtype, "dtype", "fp32", "weight storage: fp32 or fp16")
 	temperature, topK, topP, rep := 0.9, 40, 1.0, 1.0
 	fs.Func("temperature", "sampling temperature (default 0.9)", setter(&op.o.Temperature, &temperature, parseFloat))
 	fs.Func("top-k", "keep the k most likely tokens, 0 for all; 1 is greedy (default 40)", setter(&op.o.TopK, &topK, strconv.Atoi))
@@ -75,6 +76,10 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 		return nil, errUsage
 	case op.source == "random" && op.config == "":
 		fmt.Fprintln(stderr, "generate: --config is required when --source random (its [model] section gives the shape)")
+		return nil, errUsage
+	}
+	if op.dtype != "fp32" && op.dtype != "fp16" {
+		fmt.Fprintf(stderr, "generate: --dtype: want fp32 or fp16, got %q\n", op.dtype)
 		return nil, errUsage
 	}
 	if op.maxNew < 0 {
@@ -129,6 +134,9 @@ func generate(op *options, stderr io.Writer) (string, error) {
 	ld, err := gpt.Load(context.Background(), gpt.Source{Kind: op.source, Checkpoint: op.checkpoint, Meta: op.meta,
 		RepoID: op.repoID, Revision: op.repoRevision, Tokenizer: op.tokenizer, Config: cfg, Seed: gpt.RandomSeed})
 	if err != nil {
+		return "", err
+	}
+	if err := ld.Model.ConvertTo(op.dtype); err != nil {
 		return "", err
 	}
 	for _, w := range ld.Warnings {

@@ -1,0 +1,128 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+type refGreedy struct {
+	Prompt string
+	KV     []int
+	NoKV   []int
+}
+
+func fixtureFiles(name string) (ckpt, meta string) {
+	d := filepath.Join("..", "..", "testdata", "models", name)
+	return filepath.Join(d, "ckpt.pt"), filepath.Join(d, "meta.json")
+}
+
+func runCmd(t *testing.T, args ...string) (string, string, int) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := run(args, &out, &errb)
+	return out.String(), errb.String(), code
+}
+
+// Greedy text through the cache and without it, through the slide, equal to
+// what PyTorch generated (ref.json), and nothing but the text on stdout.
+func TestGreedyTextMatchesPyTorch(t *testing.T) {
+	for _, name := range []string{"learned_bias", "rope_nobias", "fp16"} {
+		ckpt, meta := fixtureFiles(name)
+		ref := readRef(t, name)
+		for _, c := range []struct {
+			flags []string
+			text  string
+		}{
+			{nil, ref.kvText},
+			{[]string{"--no-use-kv-cache"}, ref.noKVText},
+			{[]string{"-no-use-kv-cache", "--use-kv-cache"}, ref.kvText}, // the last one wins
+		} {
+			args := append([]string{"--checkpoint", ckpt, "--meta", meta, "--prompt", "ROMEO:", "--max-new-tokens", ref.n, "--top-k", "1"}, c.flags...)
+			out, errOut, code := runCmd(t, args...)
+			require.Equal(t, 0, code, errOut)
+			assert.Equal(t, "ROMEO:"+c.text+"\n", out, "%s %v", name, c.flags)
+		}
+	}
+}
+
+type textRef struct{ kvText, noKVText, n string }
+
+func readRef(t *testing.T, name string) textRef {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("..", "..", "testdata", "models", name, "ref.json"))
+	require.NoError(t, err)
+	// A small hand decode keeps this test independent of the gpt test types.
+	var r struct {
+		Greedy struct {
+			NNew int `json:"n_new"`
+			KV   struct {
+				Text string `json:"text"`
+			} `json:"kv"`
+			NoCache struct {
+				Text string `json:"text"`
+			} `json:"nocache"`
+		} `json:"greedy"`
+	}
+	require.NoError(t, json.Unmarshal(data, &r))
+	return textRef{r.Greedy.KV.Text, r.Greedy.NoCache.Text, strconv.Itoa(r.Greedy.NNew)}
+}
+
+func TestSeedRepeatsAndStdoutIsOnlyText(t *testing.T) {
+	ckpt, meta := fixtureFiles("learned_bias")
+	args := []string{"--checkpoint", ckpt, "--meta", meta, "--prompt", "ROMEO:", "--max-new-tokens", "80", "--seed", "7", "--temperature", "1.2", "--top-p", "0.9", "--repetition-penalty", "1.3"}
+	a, errA, code := runCmd(t, args...)
+	require.Equal(t, 0, code, errA)
+	b, _, _ := runCmd(t, args...)
+	assert.Equal(t, a, b)
+	assert.True(t, strings.HasPrefix(a, "ROMEO:") && strings.HasSuffix(a, "\n"))
+	assert.Len(t, []rune(strings.TrimSuffix(a, "\n")), 6+80)
+	assert.Contains(t, errA, "Generation seed: 7")
+}
+
+func TestBadInputIsAClearError(t *testing.T) {
+	ckpt, meta := fixtureFiles("learned_bias")
+	base := []string{"--checkpoint", ckpt, "--meta", meta}
+	cases := []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"--prompt", "ROMÉO"}, 1, `--prompt: tokenizer: prompt has characters outside the char vocab: "É"`},
+		{[]string{"--prompt", ""}, 1, "at least one token"},
+		{[]string{"--top-p", "0"}, 1, "top_p must be in the interval (0, 1]"},
+		{[]string{"--top-p", "1.5"}, 1, "top_p"},
+		{[]string{"--repetition-penalty", "0"}, 1, "repetition_penalty must be > 0"},
+		{[]string{"--max-new-tokens", "-1"}, 2, "--max-new-tokens"},
+		{[]string{"--tokenizer", "word"}, 2, "--tokenizer"},
+		{[]string{"--device", "tpu"}, 1, `device "tpu"`},
+		{[]string{"--dtype", "int8"}, 2, "--dtype"},
+		{[]string{"--top-k", "x"}, 2, "top-k"},
+		{[]string{"--source", "hf"}, 2, "--repo-id is required"},
+	}
+	for _, c := range cases {
+		out, errOut, code := runCmd(t, append(append([]string{}, base...), c.args...)...)
+		assert.Equal(t, c.code, code, "%v: %s", c.args, errOut)
+		assert.Contains(t, errOut, c.want, "%v", c.args)
+		assert.Empty(t, out, "%v", c.args)
+	}
+	_, errOut, code := runCmd(t, "--checkpoint", filepath.Join(t.TempDir(), "none.pt"))
+	assert.Equal(t, 1, code)
+	assert.Contains(t, errOut, "none.pt")
+}
+
+func TestCUDAFallsBackToCPU(t *testing.T) {
+	ckpt, meta := fixtureFiles("learned_bias")
+	out, errOut, code := runCmd(t, "--checkpoint", ckpt, "--meta", meta, "--device", "cuda", "--max-new-tokens", "5", "--top-k", "1")
+	require.Equal(t, 0, code, errOut)
+	assert.Contains(t, errOut, "CUDA not available, falling back to CPU.")
+	assert.Contains(t, errOut, "-tags cuda")
+	assert.True(t, strings.HasPrefix(out, "To be"))
+}
