@@ -28,7 +28,7 @@ func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
 
 type options struct {
 	source, checkpoint, meta, repoID, repoRevision, tokenizer, config string
-	prompt, jsonOut, mdOut, device                                    string
+	prompt, jsonOut, mdOut, device, dtype                             string
 	warmup, gen, iters                                                int
 	useKV                                                             *bool
 	stream                                                            bool
@@ -66,6 +66,7 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&op.jsonOut, "json-out", "", "write the JSON report here")
 	fs.StringVar(&op.mdOut, "md-out", "", "write the Markdown row here")
 	fs.StringVar(&op.device, "device", "cpu", "cpu or cuda")
+	fs.StringVar(&op.dtype, "dtype", "fp32", "weight storage: fp32, or fp16 (half the bytes read per token; tokbench addition)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil, err
@@ -93,6 +94,8 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 		return nil, usageError{"--gen-tokens must be > 0."}
 	case op.iters <= 0:
 		return nil, usageError{"--iters must be > 0."}
+	case op.dtype != "fp32" && op.dtype != "fp16":
+		return nil, usageError{fmt.Sprintf("argument --dtype: want fp32 or fp16, got %q", op.dtype)}
 	case op.device != "cpu" && op.device != "cuda":
 		return nil, usageError{fmt.Sprintf("argument --device: want cpu or cuda, got %q", op.device)}
 	}
@@ -149,7 +152,7 @@ func benchmark(op *options, stdout, stderr io.Writer) (*report.Report, string, e
 	p := &benchmarks.Params{
 		Source: op.source, Checkpoint: op.checkpoint, Meta: op.meta, Tokenizer: op.tokenizer,
 		RepoID: op.repoID, RepoRevision: op.repoRevision, Devices: []string{op.device},
-		Prompt: op.prompt, WarmupTokens: op.warmup, GenTokens: []int{op.gen}, DTypes: []string{"fp32"},
+		Prompt: op.prompt, WarmupTokens: op.warmup, GenTokens: []int{op.gen}, DTypes: []string{op.dtype},
 	}
 	if op.config != "" {
 		c, err := weights.LoadConfig(op.config)

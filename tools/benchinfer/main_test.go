@@ -1,0 +1,121 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+var baseConfig = filepath.Join("..", "..", "testdata", "models", "configs", "base.toml")
+
+func local() []string {
+	return []string{"--source", "local", "--checkpoint", filepath.Join(fixture, "ckpt.pt"), "--meta", filepath.Join(fixture, "meta.json")}
+}
+
+// Upstream's validation, message for message (argparse's parser.error: exit 2).
+func TestValidationMessages(t *testing.T) {
+	cases := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--source", "local", "--meta", "m.json"}, "--checkpoint is required when --source local."},
+		{[]string{"--source", "local", "--checkpoint", "c.pt"}, "--meta is required when --source local."},
+		{[]string{"--source", "hf"}, "--repo-id is required when --source hf."},
+		{append(local(), "--warmup-tokens", "-1"), "--warmup-tokens must be >= 0."},
+		{append(local(), "--gen-tokens", "0"), "--gen-tokens must be > 0."},
+		{append(local(), "--iters", "0"), "--iters must be > 0."},
+		{append(local(), "--source", "s3"), "argument --source: invalid choice"},
+		{append(local(), "--tokenizer", "word"), "argument --tokenizer: invalid choice"},
+		{[]string{"--source", "random"}, "--config is required when --source random"},
+		{append(local(), "extra"), "unrecognized arguments: extra"},
+		{append(local(), "--dtype", "int4"), "argument --dtype: want fp32 or fp16"},
+	}
+	for _, c := range cases {
+		var out, errb bytes.Buffer
+		code := run(c.args, &out, &errb)
+		assert.Equal(t, 2, code, "%v", c.args)
+		assert.Contains(t, errb.String(), "benchinfer: error: "+c.want, "%v", c.args)
+		assert.Empty(t, out.String())
+	}
+}
+
+func TestHelpExitsZero(t *testing.T) {
+	var out, errb bytes.Buffer
+	assert.Equal(t, 0, run([]string{"--help"}, &out, &errb))
+	for _, f := range []string{"-source", "-checkpoint", "-meta", "-repo-id", "-repo-revision", "-tokenizer", "-config", "-prompt",
+		"-warmup-tokens", "-gen-tokens", "-iters", "-use-kv-cache", "-no-use-kv-cache", "-stream", "-json-out", "-md-out", "-device"} {
+		assert.Contains(t, errb.String(), f)
+	}
+}
+
+// The local example of the benchmarks page, with upstream's base.toml
+// (whose `seed = null` is no seed): the report carries the config's
+// sampling settings and the checkpoint's model fields.
+func TestLocalExampleReport(t *testing.T) {
+	rep, md, stderr, code := bench(t, append(local(), "--config", baseConfig, "--device", "cpu", "--stream")...)
+	require.Equal(t, 0, code, stderr)
+	model := section(t, rep, "model")
+	assert.Equal(t, map[string]any{"source": "local", "params_m": 0.156288, "block_size": 32.0, "n_layer": 3.0, "n_head": 4.0, "n_embd": 64.0, "dtype": "fp32"}, model)
+	gen := section(t, rep, "generation")
+	assert.Equal(t, map[string]any{"prompt": "ROMEO:", "gen_tokens": 8.0, "temperature": 0.6, "top_k": 50.0, "top_p": 0.95,
+		"repetition_penalty": 1.1, "use_kv_cache": true, "stream": false}, gen)
+	res := section(t, rep, "results")
+	assert.Equal(t, 2.0, res["iters"])
+	assert.Nil(t, res["vram_peak_mib"])
+	tps := res["tokens_per_sec"].(map[string]any)
+	assert.LessOrEqual(t, tps["min"].(float64), tps["mean"].(float64))
+	assert.LessOrEqual(t, tps["mean"].(float64), tps["max"].(float64))
+	assert.Greater(t, tps["min"].(float64), 0.0)
+	assert.Equal(t, map[string]any{"type": "cpu", "name": section(t, rep, "runtime")["cpu"]}, section(t, rep, "device"))
+	lines := strings.Split(strings.TrimSuffix(md, "\n"), "\n")
+	require.Len(t, lines, 3)
+	assert.Equal(t, "| Device | Source | Model size (params M) | KV-cache | gen_tokens | mean tok/s | peak VRAM MiB |", lines[0])
+	assert.Contains(t, lines[2], "(cpu) | local | 0.156 | on | 8 | ")
+	assert.True(t, strings.HasSuffix(lines[2], " | N/A |"))
+	assert.Contains(t, stderr, "iteration 2/2")
+}
+
+// use_kv_cache: an explicit flag wins over the config; without either,
+// local means on.
+func TestKVCacheRules(t *testing.T) {
+	rep, _, stderr, code := bench(t, append(local(), "--config", baseConfig, "--no-use-kv-cache")...)
+	require.Equal(t, 0, code, stderr)
+	assert.Equal(t, false, section(t, rep, "generation")["use_kv_cache"])
+	rep, _, stderr, code = bench(t, local()...)
+	require.Equal(t, 0, code, stderr)
+	gen := section(t, rep, "generation")
+	assert.Equal(t, true, gen["use_kv_cache"])
+	assert.Equal(t, 0.9, gen["temperature"]) // upstream's defaults without a config
+	assert.Equal(t, 40.0, gen["top_k"])
+}
+
+func TestStdoutSummaryAndFiles(t *testing.T) {
+	dir := t.TempDir()
+	jsonOut, mdOut := filepath.Join(dir, "sub", "r.json"), filepath.Join(dir, "r.md")
+	var out, errb bytes.Buffer
+	code := run(append(local(), "--gen-tokens", "4", "--warmup-tokens", "0", "--iters", "1", "--stream", "--json-out", jsonOut, "--md-out", mdOut), &out, &errb)
+	require.Equal(t, 0, code, errb.String())
+	s := out.String()
+	assert.Contains(t, s, "Note: --stream requested, but benchmark forces stream=False for comparable timing.\n")
+	assert.Contains(t, s, "\nInference benchmark summary\n| Device | Source |")
+	assert.Contains(t, s, "JSON written to: "+jsonOut+"\n")
+	assert.Contains(t, s, "Markdown written to: "+mdOut+"\n")
+	md, err := os.ReadFile(mdOut)
+	require.NoError(t, err)
+	assert.Contains(t, s, string(md))
+	_, err = os.Stat(jsonOut)
+	assert.NoError(t, err)
+}
+
+func TestRandomSourceMeasuresAShape(t *testing.T) {
+	rep, _, stderr, code := bench(t, "--source", "random", "--config", tinyConfig, "--meta", filepath.Join(fixture, "meta.json"))
+	require.Equal(t, 0, code, stderr)
+	m := section(t, rep, "model")
+	assert.Equal(t, "random", m["source"])
+	assert.Equal(t, 0.156288, m["params_m"])
+}
