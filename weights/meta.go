@@ -48,6 +48,9 @@ func readSmallFile(path string) ([]byte, error) {
 		return nil, fmt.Errorf("weights: %w", err)
 	}
 	defer f.Close()
+	if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() && fi.Size() > maxTextFile {
+		return nil, fmt.Errorf("weights: %s: larger than %d bytes", path, maxTextFile)
+	}
 	b, err := io.ReadAll(io.LimitReader(f, maxTextFile+1))
 	if err != nil {
 		return nil, fmt.Errorf("weights: %s: %w", path, err)
