@@ -1,0 +1,144 @@
+package benchmarks
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+func testRoot(t *testing.T) string {
+	t.Helper()
+	root, err := ModuleRoot(".")
+	require.NoError(t, err)
+	return root
+}
+
+func TestDefaultsRunTheBundledModel(t *testing.T) {
+	root := testRoot(t)
+	p, err := ParamsFromEnv(env(nil), root)
+	require.NoError(t, err)
+	assert.Equal(t, "local", p.Source)
+	assert.Equal(t, filepath.Join(root, DefaultCheckpoint), p.Checkpoint)
+	assert.Equal(t, filepath.Join(root, DefaultMeta), p.Meta)
+	assert.Equal(t, []string{"cpu"}, p.Devices)
+	assert.Equal(t, []int{256}, p.GenTokens)
+	assert.Equal(t, 64, p.WarmupTokens)
+	assert.Equal(t, "ROMEO:", p.Prompt)
+	assert.Nil(t, p.UseKVCache)
+	cs, err := Configs(&p)
+	require.NoError(t, err)
+	require.Len(t, cs, 1)
+	assert.Equal(t, "src=local/dev=cpu/kv=on/gen=256", cs[0].Name())
+	assert.Equal(t, 0.9, cs[0].Settings.Sampling.Temperature)
+	assert.Nil(t, cs[0].Settings.Seed)
+}
+
+// Environment over the config's [benchmark] section over the defaults;
+// [generation] gives the sampling settings, and `seed = null` is no seed.
+func TestPrecedence(t *testing.T) {
+	root := testRoot(t)
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "bench.toml")
+	require.NoError(t, os.WriteFile(cfg, []byte(`
+[model]
+n_layer = 3
+
+[generation]
+temperature = 0.5
+top_k = 5
+seed = null
+use_kv_cache = false
+
+[benchmark]
+prompt = "JULIET:"
+gen_tokens = [64, 128]
+warmup_tokens = 0
+device = "cpu"
+`), 0o644))
+	p, err := ParamsFromEnv(env(map[string]string{"BENCH_CONFIG": cfg, "BENCH_GEN_TOKENS": "32"}), root)
+	require.NoError(t, err)
+	assert.Equal(t, "JULIET:", p.Prompt, "[benchmark] over the default")
+	assert.Equal(t, []int{32}, p.GenTokens, "the environment over [benchmark]")
+	assert.Equal(t, 0, p.WarmupTokens)
+	cs, err := Configs(&p)
+	require.NoError(t, err)
+	require.Len(t, cs, 1)
+	assert.False(t, cs[0].UseKVCache, "[generation].use_kv_cache")
+	assert.Equal(t, 0.5, cs[0].Settings.Sampling.Temperature)
+	assert.Equal(t, 5, cs[0].Settings.Sampling.TopK)
+	assert.Nil(t, cs[0].Settings.Seed, "seed = null is no seed")
+
+	p, err = ParamsFromEnv(env(map[string]string{"BENCH_CONFIG": cfg, "BENCH_USE_KV_CACHE": "on"}), root)
+	require.NoError(t, err)
+	cs, err = Configs(&p)
+	require.NoError(t, err)
+	assert.True(t, cs[0].UseKVCache, "the environment over [generation]")
+	assert.Len(t, cs, 2, "gen_tokens = [64, 128] sweeps")
+}
+
+// use_kv_cache defaults: on for local, off for hf, and on whenever a config
+// file is given that does not say.
+func TestKVCacheDefaults(t *testing.T) {
+	root := testRoot(t)
+	hf, err := ParamsFromEnv(env(map[string]string{"BENCH_SOURCE": "hf", "BENCH_REPO_ID": "org/name"}), root)
+	require.NoError(t, err)
+	cs, err := Configs(&hf)
+	require.NoError(t, err)
+	assert.Equal(t, "src=hf/dev=cpu/kv=off/gen=256", cs[0].Name())
+	cfg := filepath.Join(t.TempDir(), "c.toml")
+	require.NoError(t, os.WriteFile(cfg, []byte("[generation]\ntop_k = 3\n"), 0o644))
+	hf, err = ParamsFromEnv(env(map[string]string{"BENCH_SOURCE": "hf", "BENCH_REPO_ID": "org/name", "BENCH_CONFIG": cfg}), root)
+	require.NoError(t, err)
+	cs, err = Configs(&hf)
+	require.NoError(t, err)
+	assert.True(t, cs[0].UseKVCache)
+}
+
+func TestSweepNames(t *testing.T) {
+	p, err := ParamsFromEnv(env(map[string]string{"BENCH_USE_KV_CACHE": "on,off", "BENCH_GEN_TOKENS": "64,256", "BENCH_DEVICE": "cpu,cuda", "BENCH_DTYPE": "fp32,fp16"}), testRoot(t))
+	require.NoError(t, err)
+	cs, err := Configs(&p)
+	require.NoError(t, err)
+	var names []string
+	for _, c := range cs {
+		names = append(names, c.Name())
+	}
+	assert.Len(t, names, 16)
+	assert.Contains(t, names, "src=local/dev=cuda/kv=off/gen=64/dtype=fp16")
+	assert.Contains(t, names, "src=local/dev=cpu/kv=on/gen=256")
+}
+
+func TestBadValuesNameTheVariable(t *testing.T) {
+	cases := map[string]map[string]string{
+		"BENCH_SOURCE":        {"BENCH_SOURCE": "s3"},
+		"BENCH_GEN_TOKENS":    {"BENCH_GEN_TOKENS": "64,zero"},
+		"BENCH_WARMUP_TOKENS": {"BENCH_WARMUP_TOKENS": "-1"},
+		"BENCH_USE_KV_CACHE":  {"BENCH_USE_KV_CACHE": "maybe"},
+		"BENCH_DEVICE":        {"BENCH_DEVICE": "tpu"},
+		"BENCH_DTYPE":         {"BENCH_DTYPE": "int8"},
+		"BENCH_TOKENIZER":     {"BENCH_TOKENIZER": "word"},
+		"BENCH_REPO_ID":       {"BENCH_SOURCE": "hf"},
+		"BENCH_CONFIG":        {"BENCH_CONFIG": "no/such.toml"},
+	}
+	for want, e := range cases {
+		_, err := ParamsFromEnv(env(e), testRoot(t))
+		require.Error(t, err, want)
+		assert.Contains(t, err.Error(), want)
+	}
+	// A bad [benchmark] value names the file and key.
+	cfg := filepath.Join(t.TempDir(), "c.toml")
+	require.NoError(t, os.WriteFile(cfg, []byte("[benchmark]\ngen_tokens = -4\n"), 0o644))
+	_, err := ParamsFromEnv(env(map[string]string{"BENCH_CONFIG": cfg}), testRoot(t))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "[benchmark].gen_tokens")
+	// [generation] type errors name the key.
+	require.NoError(t, os.WriteFile(cfg, []byte("[generation]\nuse_kv_cache = \"yes\"\n"), 0o644))
+	_, err = ParamsFromEnv(env(map[string]string{"BENCH_CONFIG": cfg}), testRoot(t))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "use_kv_cache")
+}
