@@ -197,6 +197,13 @@ func (u *unpickler) push(v any) error {
 	if len(u.stack) >= maxStack {
 		return u.errorf("stack larger than %d values", maxStack)
 	}
+	if len(u.stack) == cap(u.stack) {
+		// Double: append grows large slices by 1.25x, which allocates
+		// 5 times the final stack over its growth.
+		s := make([]any, len(u.stack), 2*cap(u.stack)+8)
+		copy(s, u.stack)
+		u.stack = s
+	}
 	u.stack = append(u.stack, v)
 	return nil
 }
@@ -939,7 +946,9 @@ func latin1(b []byte) string {
 	return string(r)
 }
 
-func newPyDict() *pyDict { return &pyDict{index: make(map[string]int)} }
+// newPyDict returns an empty dict; its index is made on the first set
+// (a pickle of empty dicts is a cheap way to ask for memory).
+func newPyDict() *pyDict { return &pyDict{} }
 
 // set stores k: v, replacing an equal key as Python does.
 func (d *pyDict) set(k, v any) error {
@@ -950,6 +959,9 @@ func (d *pyDict) set(k, v any) error {
 	if i, ok := d.index[hk]; ok {
 		d.vals[i] = v
 		return nil
+	}
+	if d.index == nil {
+		d.index = make(map[string]int)
 	}
 	d.index[hk] = len(d.keys)
 	d.keys = append(d.keys, k)
