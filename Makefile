@@ -57,6 +57,7 @@ FUZZ_TARGETS := \
 	./weights:FuzzLoadMeta \
 	./weights:FuzzTokenizerSpec \
 	./weights:FuzzLoadConfig \
+	./weights/hub:FuzzCachePaths \
 	./gpt:FuzzConfigJSON \
 	./gpt:FuzzLoadExport \
 	./gpt/tokenizer:FuzzCharRoundTrip \
