@@ -3,13 +3,11 @@
 package cudakern
 
 import (
-	"encoding/json"
 	"math"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/labcoreai/tokbench/gpt"
+	"github.com/labcoreai/tokbench/gpt/gpttest"
 	"github.com/labcoreai/tokbench/sampler"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -26,47 +24,23 @@ const (
 	ambiguous = 0.05
 )
 
-var fixtureModels = []string{"learned_bias", "rope_nobias", "fp16"}
+var fixtureModels = gpttest.Models
 
-type pathRef struct {
-	IDs   []int `json:"ids"`
-	Steps []struct {
-		Step   int       `json:"step"`
-		Logits []float32 `json:"logits"`
-	} `json:"steps"`
-}
+type (
+	pathRef    = gpttest.Path
+	greedyRef  = gpttest.Greedy
+	fixtureRef = gpttest.Ref
+)
 
-type greedyRef struct {
-	NNew    int     `json:"n_new"`
-	KV      pathRef `json:"kv"`
-	NoCache pathRef `json:"nocache"`
-}
-
-type fixtureRef struct {
-	Prompt           string    `json:"prompt"`
-	PromptIDs        []int     `json:"prompt_ids"`
-	PromptLogitsLast []float32 `json:"prompt_logits_last"`
-	Greedy           greedyRef `json:"greedy"`
-	LongPrompt       struct {
-		PromptIDs         []int     `json:"prompt_ids"`
-		KeptIDs           []int     `json:"kept_ids"`
-		PrefillLogitsLast []float32 `json:"prefill_logits_last"`
-		Greedy            greedyRef `json:"greedy"`
-	} `json:"long_prompt"`
-}
-
-func fixtureDir(name string) string { return filepath.Join("..", "testdata", "models", name) }
+func fixtureDir(name string) string { return gpttest.Dir(name) }
 
 func loadFixture(t *testing.T, name string) (*gpt.Loaded, *fixtureRef) {
 	t.Helper()
-	d := fixtureDir(name)
-	ld, err := gpt.LoadLocal(filepath.Join(d, "ckpt.pt"), filepath.Join(d, "meta.json"), "")
+	ld, err := gpt.LoadLocal(gpttest.Checkpoint(name), gpttest.Meta(name), "")
 	require.NoError(t, err)
-	data, err := os.ReadFile(filepath.Join(d, "ref.json"))
+	r, err := gpttest.LoadRef(name)
 	require.NoError(t, err)
-	var r fixtureRef
-	require.NoError(t, json.Unmarshal(data, &r))
-	return ld, &r
+	return ld, r
 }
 
 // rounded returns a copy of m whose weights are rounded to fp16: what the

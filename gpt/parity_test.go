@@ -1,13 +1,11 @@
 package gpt_test
 
 import (
-	"encoding/json"
 	"math"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/labcoreai/tokbench/gpt"
+	"github.com/labcoreai/tokbench/gpt/gpttest"
 	"github.com/labcoreai/tokbench/sampler"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -15,52 +13,26 @@ import (
 
 // The fixtures are real PyTorch models and their outputs, made by
 // testdata/gen/make_fixtures.py (make fixtures).
-var fixtureModels = []string{"learned_bias", "rope_nobias", "fp16"}
+var fixtureModels = gpttest.Models
 
-type pathRef struct {
-	IDs   []int `json:"ids"`
-	Steps []struct {
-		Step   int       `json:"step"`
-		Logits []float32 `json:"logits"`
-	} `json:"steps"`
-}
+type (
+	pathRef    = gpttest.Path
+	greedyRef  = gpttest.Greedy
+	fixtureRef = gpttest.Ref
+)
 
-type greedyRef struct {
-	NNew    int     `json:"n_new"`
-	KV      pathRef `json:"kv"`
-	NoCache pathRef `json:"nocache"`
-}
-
-type fixtureRef struct {
-	ParamsM          float64   `json:"params_m"`
-	Prompt           string    `json:"prompt"`
-	PromptIDs        []int     `json:"prompt_ids"`
-	PromptLogitsLast []float32 `json:"prompt_logits_last"`
-	Greedy           greedyRef `json:"greedy"`
-	LongPrompt       struct {
-		Prompt            string    `json:"prompt"`
-		PromptIDs         []int     `json:"prompt_ids"`
-		KeptIDs           []int     `json:"kept_ids"`
-		PrefillLogitsLast []float32 `json:"prefill_logits_last"`
-		Greedy            greedyRef `json:"greedy"`
-	} `json:"long_prompt"`
-}
-
-func fixtureDir(name string) string { return filepath.Join("..", "testdata", "models", name) }
+func fixtureDir(name string) string { return gpttest.Dir(name) }
 
 func loadRef(t *testing.T, name string) *fixtureRef {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join(fixtureDir(name), "ref.json"))
+	r, err := gpttest.LoadRef(name)
 	require.NoError(t, err)
-	var r fixtureRef
-	require.NoError(t, json.Unmarshal(data, &r))
-	return &r
+	return r
 }
 
 func loadFixture(t *testing.T, name string) *gpt.Loaded {
 	t.Helper()
-	d := fixtureDir(name)
-	ld, err := gpt.LoadLocal(filepath.Join(d, "ckpt.pt"), filepath.Join(d, "meta.json"), "")
+	ld, err := gpt.LoadLocal(gpttest.Checkpoint(name), gpttest.Meta(name), "")
 	require.NoError(t, err)
 	return ld
 }

@@ -2,26 +2,18 @@ package main
 
 import (
 	"bytes"
-	"encoding/json"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/labcoreai/tokbench/gpt/gpttest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
-type refGreedy struct {
-	Prompt string
-	KV     []int
-	NoKV   []int
-}
-
 func fixtureFiles(name string) (ckpt, meta string) {
-	d := filepath.Join("..", "..", "testdata", "models", name)
-	return filepath.Join(d, "ckpt.pt"), filepath.Join(d, "meta.json")
+	return gpttest.Checkpoint(name), gpttest.Meta(name)
 }
 
 func runCmd(t *testing.T, args ...string) (string, string, int) {
@@ -36,43 +28,23 @@ func runCmd(t *testing.T, args ...string) (string, string, int) {
 func TestGreedyTextMatchesPyTorch(t *testing.T) {
 	for _, name := range []string{"learned_bias", "rope_nobias", "fp16"} {
 		ckpt, meta := fixtureFiles(name)
-		ref := readRef(t, name)
+		ref, err := gpttest.LoadRef(name)
+		require.NoError(t, err)
+		n := strconv.Itoa(ref.Greedy.NNew)
 		for _, c := range []struct {
 			flags []string
 			text  string
 		}{
-			{nil, ref.kvText},
-			{[]string{"--no-use-kv-cache"}, ref.noKVText},
-			{[]string{"-no-use-kv-cache", "--use-kv-cache"}, ref.kvText}, // the last one wins
+			{nil, ref.Greedy.KV.Text},
+			{[]string{"--no-use-kv-cache"}, ref.Greedy.NoCache.Text},
+			{[]string{"-no-use-kv-cache", "--use-kv-cache"}, ref.Greedy.KV.Text}, // the last one wins
 		} {
-			args := append([]string{"--checkpoint", ckpt, "--meta", meta, "--prompt", "ROMEO:", "--max-new-tokens", ref.n, "--top-k", "1"}, c.flags...)
+			args := append([]string{"--checkpoint", ckpt, "--meta", meta, "--prompt", "ROMEO:", "--max-new-tokens", n, "--top-k", "1"}, c.flags...)
 			out, errOut, code := runCmd(t, args...)
 			require.Equal(t, 0, code, errOut)
 			assert.Equal(t, "ROMEO:"+c.text+"\n", out, "%s %v", name, c.flags)
 		}
 	}
-}
-
-type textRef struct{ kvText, noKVText, n string }
-
-func readRef(t *testing.T, name string) textRef {
-	t.Helper()
-	data, err := os.ReadFile(filepath.Join("..", "..", "testdata", "models", name, "ref.json"))
-	require.NoError(t, err)
-	// A small hand decode keeps this test independent of the gpt test types.
-	var r struct {
-		Greedy struct {
-			NNew int `json:"n_new"`
-			KV   struct {
-				Text string `json:"text"`
-			} `json:"kv"`
-			NoCache struct {
-				Text string `json:"text"`
-			} `json:"nocache"`
-		} `json:"greedy"`
-	}
-	require.NoError(t, json.Unmarshal(data, &r))
-	return textRef{r.Greedy.KV.Text, r.Greedy.NoCache.Text, strconv.Itoa(r.Greedy.NNew)}
 }
 
 func TestSeedRepeatsAndStdoutIsOnlyText(t *testing.T) {
