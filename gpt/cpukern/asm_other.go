@@ -21,16 +21,16 @@ func dotsF32_4x3(out *float32, w *float32, x *float32, rows, in, wstride, xstrid
 func dotsF32_1x3(out *float32, w *float32, x *float32, rows, in, wstride, xstride, outstride int) {
 	panic("cpukern: no assembly kernels in this build")
 }
-func dotsF16_4x1(out *float32, w *uint16, x *float32, rows, in, wstride, xstride, outstride int) {
-	panic("cpukern: no assembly kernels in this build")
-}
-func dotsF16_1x1(out *float32, w *uint16, x *float32, rows, in, wstride, xstride, outstride int) {
-	panic("cpukern: no assembly kernels in this build")
-}
 func dotsF16_4x3(out *float32, w *uint16, x *float32, rows, in, wstride, xstride, outstride int) {
 	panic("cpukern: no assembly kernels in this build")
 }
 func dotsF16_1x3(out *float32, w *uint16, x *float32, rows, in, wstride, xstride, outstride int) {
+	panic("cpukern: no assembly kernels in this build")
+}
+func dotsSeqF32(out *float32, w *float32, x *float32, rows, in, wstride int) {
+	panic("cpukern: no assembly kernels in this build")
+}
+func dotsSeqF16(out *float32, w *uint16, x *float32, rows, in, wstride int) {
 	panic("cpukern: no assembly kernels in this build")
 }
 func axpyRowsF32(out, p, v *float32, n, hd, stride int) {

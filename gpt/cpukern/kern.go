@@ -87,13 +87,7 @@ func MatMulRows(out, w, b, x []float32, t, in, nOut, o0, o1 int) {
 				}
 			}
 			for ; tt < t; tt++ {
-				o := tt*nOut + o0 + r0
-				if n4 > 0 {
-					dotsF32_4x1(&out[o], &w[r0*in], &x[tt*in], n4, in, in, 0, 0)
-				}
-				if n4 < nr {
-					dotsF32_1x1(&out[o+n4], &w[(r0+n4)*in], &x[tt*in], nr-n4, in, in, 0, 0)
-				}
+				dotsSeqF32(&out[tt*nOut+o0+r0], &w[r0*in], &x[tt*in], nr, in, in)
 			}
 		}
 	}
@@ -131,13 +125,7 @@ func MatMulRowsF16(out []float32, w []uint16, b, x []float32, t, in, nOut, o0, o
 				}
 			}
 			for ; tt < t; tt++ {
-				o := tt*nOut + o0 + r0
-				if n4 > 0 {
-					dotsF16_4x1(&out[o], &w[r0*in], &x[tt*in], n4, in, in, 0, 0)
-				}
-				if n4 < nr {
-					dotsF16_1x1(&out[o+n4], &w[(r0+n4)*in], &x[tt*in], nr-n4, in, in, 0, 0)
-				}
+				dotsSeqF16(&out[tt*nOut+o0+r0], &w[r0*in], &x[tt*in], nr, in, in)
 			}
 		}
 	}

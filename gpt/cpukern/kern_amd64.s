@@ -269,108 +269,6 @@ dotsF32_1x3_done:
 	VZEROUPPER
 	RET
 
-// func dotsF16_4x1(out *float32, w *uint16, x *float32, rows int, in int, wstride int, xstride int, outstride int)
-// Requires: AVX, F16C, FMA3, MMX+
-TEXT ·dotsF16_4x1(SB), NOSPLIT, $0-64
-	MOVQ out+0(FP), AX
-	MOVQ w+8(FP), CX
-	MOVQ x+16(FP), DX
-	MOVQ rows+24(FP), BX
-	MOVQ in+32(FP), SI
-	MOVQ wstride+40(FP), DI
-	SHLQ $0x01, DI
-
-dotsF16_4x1_rows:
-	CMPQ   BX, $0x00
-	JE     dotsF16_4x1_done
-	LEAQ   (CX)(DI*1), R8
-	LEAQ   (R8)(DI*1), R9
-	LEAQ   (R9)(DI*1), R10
-	VXORPS Y0, Y0, Y0
-	VXORPS Y1, Y1, Y1
-	VXORPS Y2, Y2, Y2
-	VXORPS Y3, Y3, Y3
-	LEAQ   (R10)(DI*1), R11
-	XORQ   R12, R12
-
-dotsF16_4x1_k:
-	CMPQ        R12, SI
-	JGE         dotsF16_4x1_reduce
-	PREFETCHT0  (R11)(R12*8)
-	VMOVUPS     (DX)(R12*4), Y4
-	VCVTPH2PS   (CX)(R12*2), Y5
-	VFMADD231PS Y5, Y4, Y0
-	VCVTPH2PS   (R8)(R12*2), Y5
-	VFMADD231PS Y5, Y4, Y1
-	VCVTPH2PS   (R9)(R12*2), Y5
-	VFMADD231PS Y5, Y4, Y2
-	VCVTPH2PS   (R10)(R12*2), Y5
-	VFMADD231PS Y5, Y4, Y3
-	ADDQ        $0x08, R12
-	JMP         dotsF16_4x1_k
-
-dotsF16_4x1_reduce:
-	VHADDPS      Y1, Y0, Y0
-	VHADDPS      Y3, Y2, Y2
-	VHADDPS      Y2, Y0, Y0
-	VEXTRACTF128 $0x01, Y0, X1
-	VADDPS       X1, X0, X1
-	VMOVUPS      X1, (AX)
-	ADDQ         $0x10, AX
-	ADDQ         DI, CX
-	ADDQ         DI, CX
-	ADDQ         DI, CX
-	ADDQ         DI, CX
-	SUBQ         $0x04, BX
-	JMP          dotsF16_4x1_rows
-
-dotsF16_4x1_done:
-	VZEROUPPER
-	RET
-
-// func dotsF16_1x1(out *float32, w *uint16, x *float32, rows int, in int, wstride int, xstride int, outstride int)
-// Requires: AVX, F16C, FMA3, MMX+
-TEXT ·dotsF16_1x1(SB), NOSPLIT, $0-64
-	MOVQ out+0(FP), AX
-	MOVQ w+8(FP), CX
-	MOVQ x+16(FP), DX
-	MOVQ rows+24(FP), BX
-	MOVQ in+32(FP), SI
-	MOVQ wstride+40(FP), DI
-	SHLQ $0x01, DI
-
-dotsF16_1x1_rows:
-	CMPQ   BX, $0x00
-	JE     dotsF16_1x1_done
-	VXORPS Y0, Y0, Y0
-	LEAQ   (CX)(DI*1), R8
-	XORQ   R9, R9
-
-dotsF16_1x1_k:
-	CMPQ        R9, SI
-	JGE         dotsF16_1x1_reduce
-	PREFETCHT0  (R8)(R9*2)
-	VMOVUPS     (DX)(R9*4), Y1
-	VCVTPH2PS   (CX)(R9*2), Y2
-	VFMADD231PS Y2, Y1, Y0
-	ADDQ        $0x08, R9
-	JMP         dotsF16_1x1_k
-
-dotsF16_1x1_reduce:
-	VEXTRACTF128 $0x01, Y0, X1
-	VADDPS       X1, X0, X1
-	VHADDPS      X1, X1, X1
-	VHADDPS      X1, X1, X1
-	VMOVSS       X1, (AX)
-	ADDQ         $0x04, AX
-	ADDQ         DI, CX
-	SUBQ         $0x01, BX
-	JMP          dotsF16_1x1_rows
-
-dotsF16_1x1_done:
-	VZEROUPPER
-	RET
-
 // func dotsF16_4x3(out *float32, w *uint16, x *float32, rows int, in int, wstride int, xstride int, outstride int)
 // Requires: AVX, F16C, FMA3
 TEXT ·dotsF16_4x3(SB), NOSPLIT, $0-64
@@ -532,6 +430,135 @@ dotsF16_1x3_reduce:
 	JMP          dotsF16_1x3_rows
 
 dotsF16_1x3_done:
+	VZEROUPPER
+	RET
+
+// func dotsSeqF32(out *float32, w *float32, x *float32, rows int, in int, wstride int)
+// Requires: AVX, FMA3
+TEXT ·dotsSeqF32(SB), NOSPLIT, $0-48
+	MOVQ out+0(FP), AX
+	MOVQ w+8(FP), CX
+	MOVQ x+16(FP), DX
+	MOVQ rows+24(FP), BX
+	MOVQ in+32(FP), SI
+	MOVQ wstride+40(FP), DI
+	SHLQ $0x02, DI
+	MOVQ SI, R8
+	ANDQ $-32, R8
+
+dotsSeqF32_rows:
+	CMPQ   BX, $0x00
+	JE     dotsSeqF32_done
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	XORQ   R9, R9
+
+dotsSeqF32_k:
+	CMPQ        R9, R8
+	JGE         dotsSeqF32_tail
+	VMOVUPS     (DX)(R9*4), Y4
+	VFMADD231PS (CX)(R9*4), Y4, Y0
+	VMOVUPS     32(DX)(R9*4), Y4
+	VFMADD231PS 32(CX)(R9*4), Y4, Y1
+	VMOVUPS     64(DX)(R9*4), Y4
+	VFMADD231PS 64(CX)(R9*4), Y4, Y2
+	VMOVUPS     96(DX)(R9*4), Y4
+	VFMADD231PS 96(CX)(R9*4), Y4, Y3
+	ADDQ        $0x20, R9
+	JMP         dotsSeqF32_k
+
+dotsSeqF32_tail:
+	CMPQ        R9, SI
+	JGE         dotsSeqF32_reduce
+	VMOVUPS     (DX)(R9*4), Y4
+	VFMADD231PS (CX)(R9*4), Y4, Y0
+	ADDQ        $0x08, R9
+	JMP         dotsSeqF32_tail
+
+dotsSeqF32_reduce:
+	VADDPS       Y2, Y0, Y0
+	VADDPS       Y3, Y1, Y1
+	VADDPS       Y1, Y0, Y0
+	VEXTRACTF128 $0x01, Y0, X1
+	VADDPS       X1, X0, X1
+	VHADDPS      X1, X1, X1
+	VHADDPS      X1, X1, X1
+	VMOVSS       X1, (AX)
+	ADDQ         $0x04, AX
+	ADDQ         DI, CX
+	DECQ         BX
+	JMP          dotsSeqF32_rows
+
+dotsSeqF32_done:
+	VZEROUPPER
+	RET
+
+// func dotsSeqF16(out *float32, w *uint16, x *float32, rows int, in int, wstride int)
+// Requires: AVX, F16C, FMA3
+TEXT ·dotsSeqF16(SB), NOSPLIT, $0-48
+	MOVQ out+0(FP), AX
+	MOVQ w+8(FP), CX
+	MOVQ x+16(FP), DX
+	MOVQ rows+24(FP), BX
+	MOVQ in+32(FP), SI
+	MOVQ wstride+40(FP), DI
+	SHLQ $0x01, DI
+	MOVQ SI, R8
+	ANDQ $-32, R8
+
+dotsSeqF16_rows:
+	CMPQ   BX, $0x00
+	JE     dotsSeqF16_done
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	XORQ   R9, R9
+
+dotsSeqF16_k:
+	CMPQ        R9, R8
+	JGE         dotsSeqF16_tail
+	VMOVUPS     (DX)(R9*4), Y4
+	VCVTPH2PS   (CX)(R9*2), Y5
+	VFMADD231PS Y5, Y4, Y0
+	VMOVUPS     32(DX)(R9*4), Y4
+	VCVTPH2PS   16(CX)(R9*2), Y5
+	VFMADD231PS Y5, Y4, Y1
+	VMOVUPS     64(DX)(R9*4), Y4
+	VCVTPH2PS   32(CX)(R9*2), Y5
+	VFMADD231PS Y5, Y4, Y2
+	VMOVUPS     96(DX)(R9*4), Y4
+	VCVTPH2PS   48(CX)(R9*2), Y5
+	VFMADD231PS Y5, Y4, Y3
+	ADDQ        $0x20, R9
+	JMP         dotsSeqF16_k
+
+dotsSeqF16_tail:
+	CMPQ        R9, SI
+	JGE         dotsSeqF16_reduce
+	VMOVUPS     (DX)(R9*4), Y4
+	VCVTPH2PS   (CX)(R9*2), Y5
+	VFMADD231PS Y5, Y4, Y0
+	ADDQ        $0x08, R9
+	JMP         dotsSeqF16_tail
+
+dotsSeqF16_reduce:
+	VADDPS       Y2, Y0, Y0
+	VADDPS       Y3, Y1, Y1
+	VADDPS       Y1, Y0, Y0
+	VEXTRACTF128 $0x01, Y0, X1
+	VADDPS       X1, X0, X1
+	VHADDPS      X1, X1, X1
+	VHADDPS      X1, X1, X1
+	VMOVSS       X1, (AX)
+	ADDQ         $0x04, AX
+	ADDQ         DI, CX
+	DECQ         BX
+	JMP          dotsSeqF16_rows
+
+dotsSeqF16_done:
 	VZEROUPPER
 	RET
 

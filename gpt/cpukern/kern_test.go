@@ -62,6 +62,7 @@ func naive(w, b, x []float32, t, in, nOut int) []float32 {
 var shapes = []struct{ t, in, nOut int }{
 	{1, 64, 192}, {1, 64, 65}, {1, 256, 768}, {1, 768, 3}, {1, 12, 7}, {2, 256, 65},
 	{3, 64, 64}, {4, 64, 9}, {5, 96, 13}, {6, 256, 1024}, {7, 8, 5}, {1, 3072, 9},
+	{1, 40, 7}, {1, 200, 13}, {2, 104, 11}, {1, 8, 1}, // decode kernel tails: in not a multiple of 32
 }
 
 func TestMatMulMatchesFloat64(t *testing.T) {

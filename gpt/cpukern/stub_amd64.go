@@ -24,16 +24,6 @@ func dotsF32_4x3(out *float32, w *float32, x *float32, rows int, in int, wstride
 //go:noescape
 func dotsF32_1x3(out *float32, w *float32, x *float32, rows int, in int, wstride int, xstride int, outstride int)
 
-// dotsF16_4x1 computes 4 weight row(s) against 1 input row(s) per step (see rowDots in the generator).
-//
-//go:noescape
-func dotsF16_4x1(out *float32, w *uint16, x *float32, rows int, in int, wstride int, xstride int, outstride int)
-
-// dotsF16_1x1 computes 1 weight row(s) against 1 input row(s) per step (see rowDots in the generator).
-//
-//go:noescape
-func dotsF16_1x1(out *float32, w *uint16, x *float32, rows int, in int, wstride int, xstride int, outstride int)
-
 // dotsF16_4x3 computes 4 weight row(s) against 3 input row(s) per step (see rowDots in the generator).
 //
 //go:noescape
@@ -43,6 +33,16 @@ func dotsF16_4x3(out *float32, w *uint16, x *float32, rows int, in int, wstride 
 //
 //go:noescape
 func dotsF16_1x3(out *float32, w *uint16, x *float32, rows int, in int, wstride int, xstride int, outstride int)
+
+// dotsSeqF32 sets out[r] = dot(w[r*wstride:][:in], x[:in]) for r < rows, one row at a time with 4 accumulators (in a multiple of 8).
+//
+//go:noescape
+func dotsSeqF32(out *float32, w *float32, x *float32, rows int, in int, wstride int)
+
+// dotsSeqF16 sets out[r] = dot(w[r*wstride:][:in], x[:in]) for r < rows, one row at a time with 4 accumulators (in a multiple of 8).
+//
+//go:noescape
+func dotsSeqF16(out *float32, w *uint16, x *float32, rows int, in int, wstride int)
 
 // axpyRowsF32 sets out[i] = sum_{j<n} p[j]*v[j*stride+i] for i < hd (hd a multiple of 8).
 //
