@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"runtime"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -176,5 +177,90 @@ func TestReadBandwidthIsPlausible(t *testing.T) {
 	bw := MeasureReadBandwidth(8<<20, 2, 2)
 	if bw < 1e8 || bw > 1e13 {
 		t.Fatalf("read bandwidth %.3g B/s: implausible", bw)
+	}
+}
+
+// dramMatVec is a decode product over one of many copies of a weight
+// matrix, split across a pool as gpt's CPU backend splits it (chunks of
+// rows dealt from a counter).
+type dramMatVec struct {
+	out, x []float32
+	w      []float32
+	w16    []uint16
+	in     int
+	chunk  int
+	next   atomic.Int64
+}
+
+func (m *dramMatVec) Do(part, parts int) {
+	for {
+		o0 := int(m.next.Add(1)-1) * m.chunk
+		if o0 >= len(m.out) {
+			return
+		}
+		o1 := min(len(m.out), o0+m.chunk)
+		if m.w16 != nil {
+			cpukern.MatMulRowsF16(m.out, m.w16, nil, m.x, 1, m.in, len(m.out), o0, o1)
+		} else {
+			cpukern.MatMulRows(m.out, m.w, nil, m.x, 1, m.in, len(m.out), o0, o1)
+		}
+	}
+}
+
+// BenchmarkMatVecDRAM is a decode product whose weights come from memory,
+// not the caches (each op reads the next of as many copies of the matrix as
+// fill 256 MiB), on 1 and GOMAXPROCS threads: GB/s is the weight bytes
+// streamed and bw-% compares it with MeasureReadBandwidth on as many
+// threads, measured in the same benchmark.
+func BenchmarkMatVecDRAM(b *testing.B) {
+	const total = 256 << 20
+	for _, s := range kernelShapes[8:] {
+		for _, dt := range []string{"fp32", "fp16"} {
+			for _, threads := range []int{1, runtime.GOMAXPROCS(0)} {
+				b.Run(fmt.Sprintf("%s/dtype=%s/threads=%d", s.name, dt, threads), func(b *testing.B) {
+					n := s.in * s.out
+					es := 4
+					if dt == "fp16" {
+						es = 2
+					}
+					copies := max(2, total/(es*n))
+					m := &dramMatVec{out: make([]float32, s.out), x: randFloats(s.in, 2), in: s.in}
+					m.chunk = max(4, (48<<10)/(es*s.in)&^3)
+					var w []float32
+					var w16 []uint16
+					if dt == "fp16" {
+						w16 = make([]uint16, copies*n)
+						cpukern.FloatToHalf(w16[:n], randFloats(n, 1))
+						for c := 1; c < copies; c++ {
+							copy(w16[c*n:(c+1)*n], w16[:n])
+						}
+					} else {
+						w = make([]float32, copies*n)
+						copy(w, randFloats(n, 1))
+						for c := 1; c < copies; c++ {
+							copy(w[c*n:(c+1)*n], w[:n])
+						}
+					}
+					p := cpukern.NewPool(threads, cpukern.DefaultSpin)
+					defer p.Close()
+					bw := MeasureReadBandwidth(BandwidthBufferBytes, threads, 3)
+					c := 0
+					b.SetBytes(int64(es * n))
+					for b.Loop() {
+						if w16 != nil {
+							m.w16 = w16[c*n : (c+1)*n]
+						} else {
+							m.w = w[c*n : (c+1)*n]
+						}
+						m.next.Store(0)
+						p.Run(m)
+						c = (c + 1) % copies
+					}
+					got := float64(es*n) * float64(b.N) / b.Elapsed().Seconds()
+					b.ReportMetric(got/1e9, "GB/s")
+					b.ReportMetric(100*got/bw, "bw-%")
+				})
+			}
+		}
 	}
 }
