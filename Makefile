@@ -5,6 +5,8 @@ OUT       := outputs
 COUNT     ?= 3
 BASE      ?= HEAD~1
 FUZZTIME  ?= 10s
+COMPARE_BENCH ?= ^BenchmarkGenerate$$
+COMPARE_COUNT ?= 10
 PYTHON    ?= /usr/bin/python3
 
 .PHONY: help test vet bench compare fixtures fuzz
@@ -14,7 +16,8 @@ include cudakern/Makefile.inc
 help:
 	@echo "make test              vet, gofmt check and the race-enabled test suite"
 	@echo "make bench             benchmark the bundled model on the CPU: $(OUT)/bench_infer.{json,md}"
-	@echo "make compare BASE=REF  benchmarks at REF and at the work tree (-count 10), then benchstat"
+	@echo "make compare BASE=REF  BenchmarkGenerate at REF and at the work tree (-count 10), then benchstat"
+	@echo "                       (COMPARE_BENCH=REGEXP for other benchmarks, COMPARE_COUNT=N)"
 	@echo "make fixtures          regenerate the PyTorch fixtures in testdata/models (needs python3-torch)"
 	@echo "make fuzz FUZZTIME=10m run every fuzz target"
 	@echo "make ptx               compile cudakern/*.cu to committed PTX (needs nvcc)"
@@ -40,9 +43,9 @@ compare:
 	@command -v benchstat >/dev/null || $(GO) install golang.org/x/perf/cmd/benchstat@latest
 	@rm -rf $(OUT)/base-tree && mkdir -p $(OUT)
 	git worktree add --detach $(OUT)/base-tree $(BASE)
-	cd $(OUT)/base-tree && $(GO) test -run '^$$' -bench . -count 10 $(BENCH_PKG) > ../base.txt; \
+	cd $(OUT)/base-tree && $(GO) test -run '^$$' -bench '$(COMPARE_BENCH)' -count $(COMPARE_COUNT) $(BENCH_PKG) > ../base.txt; \
 		status=$$?; cd - >/dev/null; git worktree remove --force $(OUT)/base-tree; exit $$status
-	$(GO) test -run '^$$' -bench . -count 10 $(BENCH_PKG) > $(OUT)/head.txt
+	$(GO) test -run '^$$' -bench '$(COMPARE_BENCH)' -count $(COMPARE_COUNT) $(BENCH_PKG) > $(OUT)/head.txt
 	PATH="$$PATH:$$($(GO) env GOPATH)/bin" benchstat -ignore tokbench-commit,timestamp base=$(OUT)/base.txt head=$(OUT)/head.txt
 
 fixtures:
