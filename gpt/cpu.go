@@ -2,7 +2,9 @@ package gpt
 
 import (
 	"fmt"
+	"io"
 	"math"
+	"os"
 	"runtime"
 	"strings"
 	"sync/atomic"
@@ -378,4 +380,14 @@ func cpuModelName() string {
 		}
 	}
 	return ""
+}
+
+// readSmallFile reads at most limit bytes of path.
+func readSmallFile(path string, limit int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(io.LimitReader(f, limit))
 }

@@ -2,8 +2,6 @@ package gpt
 
 import (
 	"fmt"
-	"io"
-	"os"
 	"time"
 
 	"github.com/labcoreai/tokbench/sampler"
@@ -87,13 +85,4 @@ func (g *Generator) Generate(prompt []int, n int, useKV bool, s *sampler.Sampler
 	g.seq = seq
 	res.Tokens = seq[len(prompt):]
 	return res, nil
-}
-
-func readSmallFile(path string, limit int64) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	return io.ReadAll(io.LimitReader(f, limit))
 }
