@@ -39,3 +39,9 @@ func axpyRowsF32(out, p, v *float32, n, hd, stride int) {
 func sumF32(x *float32, n int) float32 {
 	panic("cpukern: no assembly kernels in this build")
 }
+func expSubF32(x *float32, n int, m float32) float32 {
+	panic("cpukern: no assembly kernels in this build")
+}
+func geluF32(x *float32, n int) {
+	panic("cpukern: no assembly kernels in this build")
+}

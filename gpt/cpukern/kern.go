@@ -204,8 +204,13 @@ func LayerNorm(out, x, w, b []float32) {
 // GELU applies the exact (erf) GELU in place: x * 0.5 * (1 + erf(x/sqrt 2)),
 // to within 2e-7 * |x|.
 func GELU(x []float32) {
-	for i, v := range x {
-		x[i] = gelu(v)
+	n := 0
+	if useAsm && len(x) >= 8 {
+		n = len(x) &^ 7
+		geluF32(&x[0], n)
+	}
+	for i, v := range x[n:] {
+		x[n+i] = gelu(v)
 	}
 }
 
@@ -224,9 +229,14 @@ func Softmax(x []float32) {
 		m = max(m, v)
 	}
 	var z float32
-	for i, v := range x {
+	n := 0
+	if useAsm && len(x) >= 8 && m <= math.MaxFloat32 { // m = +Inf: leave it to expf (NaN)
+		n = len(x) &^ 7
+		z = expSubF32(&x[0], n, m)
+	}
+	for i, v := range x[n:] {
 		e := expf(v - m)
-		x[i] = e
+		x[n+i] = e
 		z += e
 	}
 	inv := 1 / z

@@ -669,3 +669,346 @@ sumF32_reduce:
 	VZEROUPPER
 	MOVSS        X1, ret+16(FP)
 	RET
+
+// func expSubF32(x *float32, n int, m float32) float32
+// Requires: AVX, AVX2, FMA3, SSE
+TEXT ·expSubF32(SB), NOSPLIT, $0-28
+	MOVQ         x+0(FP), AX
+	MOVQ         n+8(FP), CX
+	MOVSS        m+16(FP), X0
+	VBROADCASTSS X0, Y0
+	VXORPS       Y1, Y1, Y1
+
+expSubF32_loop:
+	CMPQ         CX, $0x00
+	JLE          expSubF32_reduce
+	VMOVUPS      (AX), Y2
+	VSUBPS       Y0, Y2, Y2
+	VMAXPS       expLo<>+0(SB), Y2, Y3
+	VMOVUPS      log2e<>+0(SB), Y4
+	VFMADD213PS  half<>+0(SB), Y3, Y4
+	VROUNDPS     $0x09, Y4, Y4
+	VMOVAPS      Y3, Y3
+	VFNMADD231PS ln2hi<>+0(SB), Y4, Y3
+	VFNMADD231PS ln2lo<>+0(SB), Y4, Y3
+	VMOVUPS      expP0<>+0(SB), Y5
+	VFMADD213PS  expP1<>+0(SB), Y3, Y5
+	VFMADD213PS  expP2<>+0(SB), Y3, Y5
+	VFMADD213PS  expP3<>+0(SB), Y3, Y5
+	VFMADD213PS  expP4<>+0(SB), Y3, Y5
+	VFMADD213PS  expP5<>+0(SB), Y3, Y5
+	VMULPS       Y3, Y3, Y6
+	VADDPS       one<>+0(SB), Y3, Y3
+	VFMADD231PS  Y5, Y6, Y3
+	VCVTTPS2DQ   Y4, Y4
+	VPADDD       i127<>+0(SB), Y4, Y4
+	VPSLLD       $0x17, Y4, Y4
+	VMULPS       Y4, Y3, Y3
+	VCMPPS       $0x1d, expLo<>+0(SB), Y2, Y2
+	VANDPS       Y2, Y3, Y3
+	VMOVUPS      Y3, (AX)
+	VADDPS       Y3, Y1, Y1
+	ADDQ         $0x20, AX
+	SUBQ         $0x08, CX
+	JMP          expSubF32_loop
+
+expSubF32_reduce:
+	VEXTRACTF128 $0x01, Y1, X0
+	VADDPS       X0, X1, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VZEROUPPER
+	MOVSS        X0, ret+24(FP)
+	RET
+
+DATA expLo<>+0(SB)/4, $0xc2ae0000
+DATA expLo<>+4(SB)/4, $0xc2ae0000
+DATA expLo<>+8(SB)/4, $0xc2ae0000
+DATA expLo<>+12(SB)/4, $0xc2ae0000
+DATA expLo<>+16(SB)/4, $0xc2ae0000
+DATA expLo<>+20(SB)/4, $0xc2ae0000
+DATA expLo<>+24(SB)/4, $0xc2ae0000
+DATA expLo<>+28(SB)/4, $0xc2ae0000
+GLOBL expLo<>(SB), RODATA|NOPTR, $32
+
+DATA log2e<>+0(SB)/4, $0x3fb8aa3b
+DATA log2e<>+4(SB)/4, $0x3fb8aa3b
+DATA log2e<>+8(SB)/4, $0x3fb8aa3b
+DATA log2e<>+12(SB)/4, $0x3fb8aa3b
+DATA log2e<>+16(SB)/4, $0x3fb8aa3b
+DATA log2e<>+20(SB)/4, $0x3fb8aa3b
+DATA log2e<>+24(SB)/4, $0x3fb8aa3b
+DATA log2e<>+28(SB)/4, $0x3fb8aa3b
+GLOBL log2e<>(SB), RODATA|NOPTR, $32
+
+DATA half<>+0(SB)/4, $0x3f000000
+DATA half<>+4(SB)/4, $0x3f000000
+DATA half<>+8(SB)/4, $0x3f000000
+DATA half<>+12(SB)/4, $0x3f000000
+DATA half<>+16(SB)/4, $0x3f000000
+DATA half<>+20(SB)/4, $0x3f000000
+DATA half<>+24(SB)/4, $0x3f000000
+DATA half<>+28(SB)/4, $0x3f000000
+GLOBL half<>(SB), RODATA|NOPTR, $32
+
+DATA ln2hi<>+0(SB)/4, $0x3f318000
+DATA ln2hi<>+4(SB)/4, $0x3f318000
+DATA ln2hi<>+8(SB)/4, $0x3f318000
+DATA ln2hi<>+12(SB)/4, $0x3f318000
+DATA ln2hi<>+16(SB)/4, $0x3f318000
+DATA ln2hi<>+20(SB)/4, $0x3f318000
+DATA ln2hi<>+24(SB)/4, $0x3f318000
+DATA ln2hi<>+28(SB)/4, $0x3f318000
+GLOBL ln2hi<>(SB), RODATA|NOPTR, $32
+
+DATA ln2lo<>+0(SB)/4, $0xb95e8083
+DATA ln2lo<>+4(SB)/4, $0xb95e8083
+DATA ln2lo<>+8(SB)/4, $0xb95e8083
+DATA ln2lo<>+12(SB)/4, $0xb95e8083
+DATA ln2lo<>+16(SB)/4, $0xb95e8083
+DATA ln2lo<>+20(SB)/4, $0xb95e8083
+DATA ln2lo<>+24(SB)/4, $0xb95e8083
+DATA ln2lo<>+28(SB)/4, $0xb95e8083
+GLOBL ln2lo<>(SB), RODATA|NOPTR, $32
+
+DATA expP0<>+0(SB)/4, $0x39506967
+DATA expP0<>+4(SB)/4, $0x39506967
+DATA expP0<>+8(SB)/4, $0x39506967
+DATA expP0<>+12(SB)/4, $0x39506967
+DATA expP0<>+16(SB)/4, $0x39506967
+DATA expP0<>+20(SB)/4, $0x39506967
+DATA expP0<>+24(SB)/4, $0x39506967
+DATA expP0<>+28(SB)/4, $0x39506967
+GLOBL expP0<>(SB), RODATA|NOPTR, $32
+
+DATA expP1<>+0(SB)/4, $0x3ab743ce
+DATA expP1<>+4(SB)/4, $0x3ab743ce
+DATA expP1<>+8(SB)/4, $0x3ab743ce
+DATA expP1<>+12(SB)/4, $0x3ab743ce
+DATA expP1<>+16(SB)/4, $0x3ab743ce
+DATA expP1<>+20(SB)/4, $0x3ab743ce
+DATA expP1<>+24(SB)/4, $0x3ab743ce
+DATA expP1<>+28(SB)/4, $0x3ab743ce
+GLOBL expP1<>(SB), RODATA|NOPTR, $32
+
+DATA expP2<>+0(SB)/4, $0x3c088908
+DATA expP2<>+4(SB)/4, $0x3c088908
+DATA expP2<>+8(SB)/4, $0x3c088908
+DATA expP2<>+12(SB)/4, $0x3c088908
+DATA expP2<>+16(SB)/4, $0x3c088908
+DATA expP2<>+20(SB)/4, $0x3c088908
+DATA expP2<>+24(SB)/4, $0x3c088908
+DATA expP2<>+28(SB)/4, $0x3c088908
+GLOBL expP2<>(SB), RODATA|NOPTR, $32
+
+DATA expP3<>+0(SB)/4, $0x3d2aa9c1
+DATA expP3<>+4(SB)/4, $0x3d2aa9c1
+DATA expP3<>+8(SB)/4, $0x3d2aa9c1
+DATA expP3<>+12(SB)/4, $0x3d2aa9c1
+DATA expP3<>+16(SB)/4, $0x3d2aa9c1
+DATA expP3<>+20(SB)/4, $0x3d2aa9c1
+DATA expP3<>+24(SB)/4, $0x3d2aa9c1
+DATA expP3<>+28(SB)/4, $0x3d2aa9c1
+GLOBL expP3<>(SB), RODATA|NOPTR, $32
+
+DATA expP4<>+0(SB)/4, $0x3e2aaaaa
+DATA expP4<>+4(SB)/4, $0x3e2aaaaa
+DATA expP4<>+8(SB)/4, $0x3e2aaaaa
+DATA expP4<>+12(SB)/4, $0x3e2aaaaa
+DATA expP4<>+16(SB)/4, $0x3e2aaaaa
+DATA expP4<>+20(SB)/4, $0x3e2aaaaa
+DATA expP4<>+24(SB)/4, $0x3e2aaaaa
+DATA expP4<>+28(SB)/4, $0x3e2aaaaa
+GLOBL expP4<>(SB), RODATA|NOPTR, $32
+
+DATA expP5<>+0(SB)/4, $0x3f000000
+DATA expP5<>+4(SB)/4, $0x3f000000
+DATA expP5<>+8(SB)/4, $0x3f000000
+DATA expP5<>+12(SB)/4, $0x3f000000
+DATA expP5<>+16(SB)/4, $0x3f000000
+DATA expP5<>+20(SB)/4, $0x3f000000
+DATA expP5<>+24(SB)/4, $0x3f000000
+DATA expP5<>+28(SB)/4, $0x3f000000
+GLOBL expP5<>(SB), RODATA|NOPTR, $32
+
+DATA one<>+0(SB)/4, $0x3f800000
+DATA one<>+4(SB)/4, $0x3f800000
+DATA one<>+8(SB)/4, $0x3f800000
+DATA one<>+12(SB)/4, $0x3f800000
+DATA one<>+16(SB)/4, $0x3f800000
+DATA one<>+20(SB)/4, $0x3f800000
+DATA one<>+24(SB)/4, $0x3f800000
+DATA one<>+28(SB)/4, $0x3f800000
+GLOBL one<>(SB), RODATA|NOPTR, $32
+
+DATA i127<>+0(SB)/4, $0x0000007f
+DATA i127<>+4(SB)/4, $0x0000007f
+DATA i127<>+8(SB)/4, $0x0000007f
+DATA i127<>+12(SB)/4, $0x0000007f
+DATA i127<>+16(SB)/4, $0x0000007f
+DATA i127<>+20(SB)/4, $0x0000007f
+DATA i127<>+24(SB)/4, $0x0000007f
+DATA i127<>+28(SB)/4, $0x0000007f
+GLOBL i127<>(SB), RODATA|NOPTR, $32
+
+// func geluF32(x *float32, n int)
+// Requires: AVX, AVX2, FMA3
+TEXT ·geluF32(SB), NOSPLIT, $0-16
+	MOVQ x+0(FP), AX
+	MOVQ n+8(FP), CX
+
+geluF32_loop:
+	CMPQ         CX, $0x00
+	JLE          geluF32_done
+	VMOVUPS      (AX), Y0
+	VANDPS       absMask<>+0(SB), Y0, Y1
+	VMULPS       rsqrt2<>+0(SB), Y1, Y1
+	VMOVUPS      asP<>+0(SB), Y2
+	VFMADD213PS  one<>+0(SB), Y1, Y2
+	VMOVUPS      one<>+0(SB), Y4
+	VDIVPS       Y2, Y4, Y2
+	VMOVUPS      asA5<>+0(SB), Y3
+	VFMADD213PS  asA4<>+0(SB), Y2, Y3
+	VFMADD213PS  asA3<>+0(SB), Y2, Y3
+	VFMADD213PS  asA2<>+0(SB), Y2, Y3
+	VFMADD213PS  asA1<>+0(SB), Y2, Y3
+	VMULPS       Y2, Y3, Y3
+	VMULPS       Y1, Y1, Y1
+	VXORPS       signMask<>+0(SB), Y1, Y1
+	VMAXPS       expLo<>+0(SB), Y1, Y2
+	VMOVUPS      log2e<>+0(SB), Y5
+	VFMADD213PS  half<>+0(SB), Y2, Y5
+	VROUNDPS     $0x09, Y5, Y5
+	VMOVAPS      Y2, Y2
+	VFNMADD231PS ln2hi<>+0(SB), Y5, Y2
+	VFNMADD231PS ln2lo<>+0(SB), Y5, Y2
+	VMOVUPS      expP0<>+0(SB), Y6
+	VFMADD213PS  expP1<>+0(SB), Y2, Y6
+	VFMADD213PS  expP2<>+0(SB), Y2, Y6
+	VFMADD213PS  expP3<>+0(SB), Y2, Y6
+	VFMADD213PS  expP4<>+0(SB), Y2, Y6
+	VFMADD213PS  expP5<>+0(SB), Y2, Y6
+	VMULPS       Y2, Y2, Y7
+	VADDPS       one<>+0(SB), Y2, Y2
+	VFMADD231PS  Y6, Y7, Y2
+	VCVTTPS2DQ   Y5, Y5
+	VPADDD       i127<>+0(SB), Y5, Y5
+	VPSLLD       $0x17, Y5, Y5
+	VMULPS       Y5, Y2, Y2
+	VCMPPS       $0x1d, expLo<>+0(SB), Y1, Y1
+	VANDPS       Y1, Y2, Y2
+	VMULPS       Y3, Y2, Y2
+	VMAXPS       negBig<>+0(SB), Y0, Y1
+	VMULPS       half<>+0(SB), Y1, Y1
+	VMULPS       Y2, Y1, Y1
+	VFNMADD231PS half<>+0(SB), Y2, Y4
+	VMULPS       Y0, Y4, Y4
+	VBLENDVPS    Y0, Y1, Y4, Y4
+	VMOVUPS      Y4, (AX)
+	ADDQ         $0x20, AX
+	SUBQ         $0x08, CX
+	JMP          geluF32_loop
+
+geluF32_done:
+	VZEROUPPER
+	RET
+
+DATA absMask<>+0(SB)/4, $0x7fffffff
+DATA absMask<>+4(SB)/4, $0x7fffffff
+DATA absMask<>+8(SB)/4, $0x7fffffff
+DATA absMask<>+12(SB)/4, $0x7fffffff
+DATA absMask<>+16(SB)/4, $0x7fffffff
+DATA absMask<>+20(SB)/4, $0x7fffffff
+DATA absMask<>+24(SB)/4, $0x7fffffff
+DATA absMask<>+28(SB)/4, $0x7fffffff
+GLOBL absMask<>(SB), RODATA|NOPTR, $32
+
+DATA rsqrt2<>+0(SB)/4, $0x3f3504f3
+DATA rsqrt2<>+4(SB)/4, $0x3f3504f3
+DATA rsqrt2<>+8(SB)/4, $0x3f3504f3
+DATA rsqrt2<>+12(SB)/4, $0x3f3504f3
+DATA rsqrt2<>+16(SB)/4, $0x3f3504f3
+DATA rsqrt2<>+20(SB)/4, $0x3f3504f3
+DATA rsqrt2<>+24(SB)/4, $0x3f3504f3
+DATA rsqrt2<>+28(SB)/4, $0x3f3504f3
+GLOBL rsqrt2<>(SB), RODATA|NOPTR, $32
+
+DATA asP<>+0(SB)/4, $0x3ea7ba05
+DATA asP<>+4(SB)/4, $0x3ea7ba05
+DATA asP<>+8(SB)/4, $0x3ea7ba05
+DATA asP<>+12(SB)/4, $0x3ea7ba05
+DATA asP<>+16(SB)/4, $0x3ea7ba05
+DATA asP<>+20(SB)/4, $0x3ea7ba05
+DATA asP<>+24(SB)/4, $0x3ea7ba05
+DATA asP<>+28(SB)/4, $0x3ea7ba05
+GLOBL asP<>(SB), RODATA|NOPTR, $32
+
+DATA asA5<>+0(SB)/4, $0x3f87dc22
+DATA asA5<>+4(SB)/4, $0x3f87dc22
+DATA asA5<>+8(SB)/4, $0x3f87dc22
+DATA asA5<>+12(SB)/4, $0x3f87dc22
+DATA asA5<>+16(SB)/4, $0x3f87dc22
+DATA asA5<>+20(SB)/4, $0x3f87dc22
+DATA asA5<>+24(SB)/4, $0x3f87dc22
+DATA asA5<>+28(SB)/4, $0x3f87dc22
+GLOBL asA5<>(SB), RODATA|NOPTR, $32
+
+DATA asA4<>+0(SB)/4, $0xbfba00e3
+DATA asA4<>+4(SB)/4, $0xbfba00e3
+DATA asA4<>+8(SB)/4, $0xbfba00e3
+DATA asA4<>+12(SB)/4, $0xbfba00e3
+DATA asA4<>+16(SB)/4, $0xbfba00e3
+DATA asA4<>+20(SB)/4, $0xbfba00e3
+DATA asA4<>+24(SB)/4, $0xbfba00e3
+DATA asA4<>+28(SB)/4, $0xbfba00e3
+GLOBL asA4<>(SB), RODATA|NOPTR, $32
+
+DATA asA3<>+0(SB)/4, $0x3fb5f0e3
+DATA asA3<>+4(SB)/4, $0x3fb5f0e3
+DATA asA3<>+8(SB)/4, $0x3fb5f0e3
+DATA asA3<>+12(SB)/4, $0x3fb5f0e3
+DATA asA3<>+16(SB)/4, $0x3fb5f0e3
+DATA asA3<>+20(SB)/4, $0x3fb5f0e3
+DATA asA3<>+24(SB)/4, $0x3fb5f0e3
+DATA asA3<>+28(SB)/4, $0x3fb5f0e3
+GLOBL asA3<>(SB), RODATA|NOPTR, $32
+
+DATA asA2<>+0(SB)/4, $0xbe91a98e
+DATA asA2<>+4(SB)/4, $0xbe91a98e
+DATA asA2<>+8(SB)/4, $0xbe91a98e
+DATA asA2<>+12(SB)/4, $0xbe91a98e
+DATA asA2<>+16(SB)/4, $0xbe91a98e
+DATA asA2<>+20(SB)/4, $0xbe91a98e
+DATA asA2<>+24(SB)/4, $0xbe91a98e
+DATA asA2<>+28(SB)/4, $0xbe91a98e
+GLOBL asA2<>(SB), RODATA|NOPTR, $32
+
+DATA asA1<>+0(SB)/4, $0x3e827906
+DATA asA1<>+4(SB)/4, $0x3e827906
+DATA asA1<>+8(SB)/4, $0x3e827906
+DATA asA1<>+12(SB)/4, $0x3e827906
+DATA asA1<>+16(SB)/4, $0x3e827906
+DATA asA1<>+20(SB)/4, $0x3e827906
+DATA asA1<>+24(SB)/4, $0x3e827906
+DATA asA1<>+28(SB)/4, $0x3e827906
+GLOBL asA1<>(SB), RODATA|NOPTR, $32
+
+DATA signMask<>+0(SB)/4, $0x80000000
+DATA signMask<>+4(SB)/4, $0x80000000
+DATA signMask<>+8(SB)/4, $0x80000000
+DATA signMask<>+12(SB)/4, $0x80000000
+DATA signMask<>+16(SB)/4, $0x80000000
+DATA signMask<>+20(SB)/4, $0x80000000
+DATA signMask<>+24(SB)/4, $0x80000000
+DATA signMask<>+28(SB)/4, $0x80000000
+GLOBL signMask<>(SB), RODATA|NOPTR, $32
+
+DATA negBig<>+0(SB)/4, $0xff61b1e6
+DATA negBig<>+4(SB)/4, $0xff61b1e6
+DATA negBig<>+8(SB)/4, $0xff61b1e6
+DATA negBig<>+12(SB)/4, $0xff61b1e6
+DATA negBig<>+16(SB)/4, $0xff61b1e6
+DATA negBig<>+20(SB)/4, $0xff61b1e6
+DATA negBig<>+24(SB)/4, $0xff61b1e6
+DATA negBig<>+28(SB)/4, $0xff61b1e6
+GLOBL negBig<>(SB), RODATA|NOPTR, $32

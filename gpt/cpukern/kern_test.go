@@ -203,6 +203,10 @@ func TestAttend(t *testing.T) {
 }
 
 func TestGELUAndSoftmaxAreAccurate(t *testing.T) {
+	both(t, testGELUAndSoftmax)
+}
+
+func testGELUAndSoftmax(t *testing.T) {
 	xs := []float32{0, 1e-8, -1e-8, 0.5, -0.5, 1, -1, 2.5, -2.5, 4, -4, 6, -6, 10, -10, 13, -13, 30, -30, 1e4, -1e4}
 	r := rand.New(rand.NewPCG(13, 14))
 	for range 2000 {
@@ -235,6 +239,45 @@ func TestGELUAndSoftmaxAreAccurate(t *testing.T) {
 	p := []float32{1, 2, 3, -1000}
 	Softmax(p)
 	within(t, "Softmax", []float32{0.09003057, 0.24472847, 0.66524096, 0}, p, 1e-6)
+
+	// Long enough for the vector kernels, with their edge lanes.
+	inf := float32(math.Inf(1))
+	edges := []float32{-inf, inf, -1e30, 1e30, -9.3, 9.3, -9.4, 9.4, -13, 13}
+	got = append(edges, xs[:21]...)
+	GELU(got)
+	for i, x := range append(edges, xs[:21]...) {
+		want := float32(0.5 * float64(x) * (1 + math.Erf(float64(x)/math.Sqrt2)))
+		if math.IsInf(float64(x), -1) {
+			want = 0
+		}
+		if d := math.Abs(float64(got[i] - want)); !(d <= 3e-7*(1+math.Abs(float64(x)))) && got[i] != want {
+			t.Fatalf("GELU(%v) = %v, want %v", x, got[i], want)
+		}
+	}
+	g := []float32{float32(math.NaN()), 0, 0, 0, 0, 0, 0, 0}
+	if GELU(g); !math.IsNaN(float64(g[0])) {
+		t.Fatalf("GELU(NaN) = %v", g[0])
+	}
+	scores := []float32{-inf, -200, -88, -87, -86, -50, -20, -3, -1, 0, 0.5, 1, 2, 3, 4.25, 5, 6, 7, 8}
+	for range 40 {
+		scores = append(scores, float32(r.NormFloat64()*5))
+	}
+	want := make([]float32, len(scores))
+	m := math.Inf(-1)
+	for _, v := range scores {
+		m = max(m, float64(v))
+	}
+	var z float64
+	for i, v := range scores {
+		e := math.Exp(float64(v) - m)
+		want[i] = float32(e)
+		z += e
+	}
+	for i := range want {
+		want[i] = float32(float64(want[i]) / z)
+	}
+	Softmax(scores)
+	within(t, "Softmax (long)", want, scores, 1e-6)
 }
 
 func TestHalfRoundTrip(t *testing.T) {

@@ -53,3 +53,13 @@ func axpyRowsF32(out *float32, p *float32, v *float32, n int, hd int, stride int
 //
 //go:noescape
 func sumF32(x *float32, n int) float32
+
+// expSubF32 sets x[i] = exp(x[i]-m) for i < n (n a multiple of 8, x[i] <= m) and returns their sum.
+//
+//go:noescape
+func expSubF32(x *float32, n int, m float32) float32
+
+// geluF32 applies the exact GELU to x[:n] in place (n a multiple of 8).
+//
+//go:noescape
+func geluF32(x *float32, n int)

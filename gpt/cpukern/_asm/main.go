@@ -8,6 +8,7 @@ package main
 
 import (
 	"fmt"
+	"math"
 
 	. "github.com/mmcloughlin/avo/build"
 	. "github.com/mmcloughlin/avo/operand"
@@ -30,6 +31,8 @@ func main() {
 	seqDots(true, 4)
 	axpy()
 	sum()
+	expSub()
+	geluVec()
 	Generate()
 }
 
@@ -380,6 +383,142 @@ func seqDots(f16 bool, unroll int) {
 	ADDQ(wstride, w)
 	DECQ(rows)
 	JMP(LabelRef(name + "_rows"))
+	Label(name + "_done")
+	VZEROUPPER()
+	RET()
+}
+
+// vconsts holds the 32-byte constants emitted so far, by name.
+var vconsts = map[string]Mem{}
+
+// vconst returns a read-only vector of 8 copies of the float32 f. It is
+// written as its bit pattern: the assembler reads avo's F32(-87) as the
+// integer -87.
+func vconst(name string, f float32) Mem {
+	return vconstU32(name, math.Float32bits(f))
+}
+
+// vconstU32 is vconst for a 32-bit integer (or bit pattern).
+func vconstU32(name string, u uint32) Mem {
+	if m, ok := vconsts[name]; ok {
+		return m
+	}
+	m := GLOBL(name, RODATA|NOPTR)
+	for i := range 8 {
+		DATA(4*i, U32(u))
+	}
+	vconsts[name] = m
+	return m
+}
+
+// vexp sets y = exp(v) for lanes v <= 0, as mathf.go's expf (Cephes:
+// n = floor(v*log2e + 1/2), r = v - n*ln2 in two parts, a degree-6
+// polynomial, times 2^n), with fused multiply-adds; lanes below -87 (and
+// -Inf) give 0 where expf gives at most 1.6e-38.
+func vexp(v, y reg.VecVirtual) {
+	lo := vconst("expLo", -87)
+	vc, t, r, p, rr, ti, mask := YMM(), YMM(), YMM(), YMM(), YMM(), YMM(), YMM()
+	VMAXPS(lo, v, vc)
+	VMOVUPS(vconst("log2e", 1.44269504088896341), t)
+	VFMADD213PS(vconst("half", 0.5), vc, t) // t = vc*log2e + 0.5
+	VROUNDPS(U8(9), t, t)                   // floor, no precision exception
+	VMOVAPS(vc, r)
+	VFNMADD231PS(vconst("ln2hi", 0.693359375), t, r) // r = vc - t*ln2hi
+	VFNMADD231PS(vconst("ln2lo", -2.12194440e-4), t, r)
+	VMOVUPS(vconst("expP0", 1.9875691500e-4), p)
+	for i, c := range []float32{1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2, 1.6666665459e-1, 5.0000001201e-1} {
+		VFMADD213PS(vconst(fmt.Sprintf("expP%d", i+1), c), r, p) // p = p*r + c
+	}
+	VMULPS(r, r, rr)
+	VADDPS(vconst("one", 1), r, y)
+	VFMADD231PS(p, rr, y) // y = p*r*r + r + 1
+	VCVTTPS2DQ(t, ti)
+	VPADDD(vconstU32("i127", 127), ti, ti)
+	VPSLLD(U8(23), ti, ti)
+	VMULPS(ti, y, y)              // times 2^n
+	VCMPPS(U8(0x1d), lo, v, mask) // v >= -87 (false for NaN)
+	VANDPS(mask, y, y)
+}
+
+// expSub emits expSubF32: x[i] = exp(x[i] - m) for i < n (n a multiple of
+// 8, x[i] <= m), returning their sum: the body of Softmax.
+func expSub() {
+	const name = "expSubF32"
+	TEXT(name, NOSPLIT, "func(x *float32, n int, m float32) float32")
+	Pragma("noescape")
+	Doc(name + " sets x[i] = exp(x[i]-m) for i < n (n a multiple of 8, x[i] <= m) and returns their sum.")
+	x := Load(Param("x"), GP64())
+	n := Load(Param("n"), GP64())
+	ms := Load(Param("m"), XMM())
+	mv := YMM()
+	VBROADCASTSS(ms, mv)
+	acc := YMM()
+	VXORPS(acc, acc, acc)
+	Label(name + "_loop")
+	CMPQ(n, Imm(0))
+	JLE(LabelRef(name + "_reduce"))
+	v, y := YMM(), YMM()
+	VMOVUPS(Mem{Base: x}, v)
+	VSUBPS(mv, v, v)
+	vexp(v, y)
+	VMOVUPS(y, Mem{Base: x})
+	VADDPS(y, acc, acc)
+	ADDQ(Imm(32), x)
+	SUBQ(Imm(8), n)
+	JMP(LabelRef(name + "_loop"))
+	Label(name + "_reduce")
+	t := XMM()
+	VEXTRACTF128(Imm(1), acc, t)
+	VADDPS(t, acc.AsX(), t)
+	VHADDPS(t, t, t)
+	VHADDPS(t, t, t)
+	VZEROUPPER()
+	Store(t, ReturnIndex(0))
+	RET()
+}
+
+// geluVec emits geluF32: mathf.go's gelu over x[:n] in place (n a multiple
+// of 8), eight lanes at a time: erfc(|x|/sqrt 2) from Abramowitz & Stegun
+// 7.1.26 with vexp, then x/2*erfc for x < 0 and x*(1 - erfc/2) otherwise.
+func geluVec() {
+	const name = "geluF32"
+	TEXT(name, NOSPLIT, "func(x *float32, n int)")
+	Pragma("noescape")
+	Doc(name + " applies the exact GELU to x[:n] in place (n a multiple of 8).")
+	x := Load(Param("x"), GP64())
+	n := Load(Param("n"), GP64())
+	Label(name + "_loop")
+	CMPQ(n, Imm(0))
+	JLE(LabelRef(name + "_done"))
+	xv, z, t, p, v, e, h, o := YMM(), YMM(), YMM(), YMM(), YMM(), YMM(), YMM(), YMM()
+	VMOVUPS(Mem{Base: x}, xv)
+	VANDPS(vconstU32("absMask", 0x7fffffff), xv, z)
+	VMULPS(vconst("rsqrt2", 0.70710678118654752), z, z)
+	VMOVUPS(vconst("asP", 0.3275911), t)
+	VFMADD213PS(vconst("one", 1), z, t) // 1 + p*z
+	VMOVUPS(vconst("one", 1), o)
+	VDIVPS(t, o, t) // t = 1/(1 + p*z)
+	VMOVUPS(vconst("asA5", 1.061405429), p)
+	for i, c := range []float32{-1.453152027, 1.421413741, -0.284496736, 0.254829592} {
+		VFMADD213PS(vconst(fmt.Sprintf("asA%d", 4-i), c), t, p) // p = p*t + c
+	}
+	VMULPS(t, p, p)
+	VMULPS(z, z, v)
+	VXORPS(vconstU32("signMask", 0x80000000), v, v) // -z*z
+	vexp(v, e)
+	VMULPS(p, e, e) // erfc(|x|/sqrt 2)
+	// Negative lanes: x/2*e, with x clamped so that -Inf gives 0, not NaN.
+	VMAXPS(vconst("negBig", -3e38), xv, h)
+	VMULPS(vconst("half", 0.5), h, h)
+	VMULPS(e, h, h)
+	// Other lanes: x*(1 - e/2).
+	VFNMADD231PS(vconst("half", 0.5), e, o) // o = 1 - e/2
+	VMULPS(xv, o, o)
+	VBLENDVPS(xv, h, o, o) // sign of x set: h
+	VMOVUPS(o, Mem{Base: x})
+	ADDQ(Imm(32), x)
+	SUBQ(Imm(8), n)
+	JMP(LabelRef(name + "_loop"))
 	Label(name + "_done")
 	VZEROUPPER()
 	RET()
