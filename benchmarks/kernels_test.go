@@ -110,8 +110,27 @@ func BenchmarkAttend(b *testing.B) {
 // BenchmarkGELU is the MLP activation of one GPT-2-small token.
 func BenchmarkGELU(b *testing.B) {
 	x := randFloats(3072, 1)
-	for b.Loop() {
-		cpukern.GELU(x)
+	impls(b, func(b *testing.B) {
+		for b.Loop() {
+			cpukern.GELU(x)
+		}
+	})
+}
+
+// BenchmarkSoftmax is the softmax of one head's attention scores over 262
+// and 1024 cached keys.
+func BenchmarkSoftmax(b *testing.B) {
+	for _, n := range []int{262, 1024} {
+		x := randFloats(n, 1)
+		s := make([]float32, n)
+		b.Run(fmt.Sprintf("n=%d", n), func(b *testing.B) {
+			impls(b, func(b *testing.B) {
+				for b.Loop() {
+					copy(s, x)
+					cpukern.Softmax(s)
+				}
+			})
+		})
 	}
 }
 
