@@ -307,6 +307,71 @@ func (c *countTask) Do(part, parts int) {
 	}
 }
 
+// dealTask deals items 0..999 from a counter, as the CPU backend's tasks do.
+type dealTask struct {
+	hits [8]atomic.Int32
+	next atomic.Int64
+	sum  atomic.Int64
+	slow bool
+}
+
+func (c *dealTask) Do(part, parts int) {
+	c.hits[part].Add(1)
+	for {
+		i := c.next.Add(1) - 1
+		if i >= 1000 {
+			return
+		}
+		if c.slow && i%100 == 0 {
+			time.Sleep(10 * time.Microsecond)
+		}
+		c.sum.Add(i)
+	}
+}
+
+func TestPoolShareCompletesTheTask(t *testing.T) {
+	for _, spin := range []time.Duration{0, 50 * time.Microsecond} {
+		for _, n := range []int{1, 2, 3, 8} {
+			p := NewPool(n, spin)
+			joined := 0
+			for round := range 200 {
+				c := dealTask{slow: round%2 == 0}
+				p.Share(&c)
+				if got := c.sum.Load(); got != 999*1000/2 {
+					t.Fatalf("n=%d spin=%v round %d: sum %d, want %d", n, spin, round, got, 999*1000/2)
+				}
+				if c.hits[0].Load() != 1 {
+					t.Fatalf("n=%d round %d: the caller ran %d times", n, round, c.hits[0].Load())
+				}
+				for part := 1; part < p.Size(); part++ {
+					h := c.hits[part].Load()
+					if h > 1 {
+						t.Fatalf("n=%d round %d: part %d ran %d times", n, round, part, h)
+					}
+					joined += int(h)
+				}
+				if round%50 == 0 {
+					// Static runs between shared ones still run every part.
+					var c countTask
+					p.Run(&c)
+					if got := c.sum.Load(); got != 999*1000/2 {
+						t.Fatalf("n=%d round %d: Run after Share: sum %d", n, round, got)
+					}
+				}
+			}
+			if n > 1 && joined == 0 {
+				t.Logf("n=%d spin=%v: no worker joined a slow shared run", n, spin)
+			}
+			p.Close()
+			var c dealTask
+			p.Share(&c)
+			if c.sum.Load() != 999*1000/2 {
+				t.Fatalf("Share after Close: sum %d", c.sum.Load())
+			}
+		}
+	}
+}
+
 func TestPoolRunsEveryPartOnce(t *testing.T) {
 	for _, spin := range []time.Duration{0, 50 * time.Microsecond} {
 		for _, n := range []int{0, 1, 2, 3, 8} {

@@ -26,17 +26,29 @@ type Pool struct {
 	n    int
 	spin time.Duration
 
-	task     Task
-	epoch    atomic.Uint64 // incremented per Run (and by Close)
-	pending  atomic.Int64  // parts not yet finished by the workers
-	sleepers atomic.Int32  // workers parked on wake
-	waiting  atomic.Bool   // the caller is parked on done
+	task  Task
+	epoch atomic.Uint64 // incremented per run (and by Close)
+	// run is the state of the current run: its epoch (low 32 bits) in
+	// bits 32-63, then runClosed, runStatic and the number of workers that
+	// joined it. A worker reads task only after it joined the run; the
+	// caller changes task only once the run is closed and every worker
+	// that joined it finished.
+	run      atomic.Uint64
+	finished atomic.Int64 // workers that joined the current run and are done
+	sleepers atomic.Int32 // workers parked on wake
+	waiting  atomic.Bool  // the caller is parked on done
 	closed   atomic.Bool
 
 	mu         sync.Mutex
 	wake, done *sync.Cond
 	wg         sync.WaitGroup
 }
+
+const (
+	runClosed = 1 << 31 // no worker may join any more
+	runStatic = 1 << 30 // every worker must join (Run)
+	runJoined = runStatic - 1
+)
 
 // DefaultSpin is how long idle workers and the waiting caller spin before
 // parking: none (see Pool).
@@ -49,6 +61,7 @@ func NewPool(n int, spin time.Duration) *Pool {
 	p := &Pool{n: max(1, n), spin: spin}
 	p.wake = sync.NewCond(&p.mu)
 	p.done = sync.NewCond(&p.mu)
+	p.run.Store(runClosed)
 	for id := 1; id < p.n; id++ {
 		p.wg.Add(1)
 		go p.worker(id)
@@ -66,17 +79,47 @@ func (p *Pool) Run(t Task) {
 		t.Do(0, 1)
 		return
 	}
+	p.start(t, runStatic)
+	t.Do(0, p.n)
+	p.waitDone(int64(p.n - 1))
+	p.task = nil // so that the pool keeps nothing of the caller's alive
+}
+
+// Share runs t on the calling goroutine (part 0) and on every worker that
+// wakes up before the caller's t.Do returns; it returns when all of those
+// are done. Unlike Run, parts that did not start in time never run: t must
+// deal its work itself (from an atomic counter, say) so that any subset of
+// parts including 0 completes it. A short task then costs no more than on
+// one core, however late the workers wake: the caller does not wait for
+// workers that did not join.
+func (p *Pool) Share(t Task) {
+	if p.n == 1 || p.closed.Load() {
+		t.Do(0, 1)
+		return
+	}
+	e := p.start(t, 0)
+	t.Do(0, p.n)
+	s := p.run.Or(runClosed)
+	if uint32(s>>32) != e {
+		panic("cpukern: Pool used by two goroutines at once")
+	}
+	p.waitDone(int64(s & runJoined))
+	p.task = nil
+}
+
+// start opens a run of t and wakes the workers; it returns the run's epoch.
+func (p *Pool) start(t Task, flags uint64) uint32 {
 	p.task = t
-	p.pending.Store(int64(p.n - 1))
+	p.finished.Store(0)
+	e := uint32(p.epoch.Load() + 1)
+	p.run.Store(uint64(e)<<32 | flags)
 	p.epoch.Add(1)
 	if p.sleepers.Load() > 0 {
 		p.mu.Lock()
 		p.wake.Broadcast()
 		p.mu.Unlock()
 	}
-	t.Do(0, p.n)
-	p.waitDone()
-	p.task = nil // so that the pool keeps nothing of the caller's alive
+	return e
 }
 
 // Close stops the workers. Close is idempotent.
@@ -99,11 +142,28 @@ func (p *Pool) worker(id int) {
 		if p.closed.Load() {
 			return
 		}
+		if !p.join(uint32(last)) {
+			continue // too late for this run
+		}
 		p.task.Do(id, p.n)
-		if p.pending.Add(-1) == 0 && p.waiting.Load() {
+		p.finished.Add(1)
+		if p.waiting.Load() {
 			p.mu.Lock()
 			p.done.Broadcast()
 			p.mu.Unlock()
+		}
+	}
+}
+
+// join adds the worker to run e if that run is still open.
+func (p *Pool) join(e uint32) bool {
+	for {
+		s := p.run.Load()
+		if uint32(s>>32) != e || s&runClosed != 0 {
+			return false
+		}
+		if p.run.CompareAndSwap(s, s+1) {
+			return true
 		}
 	}
 }
@@ -131,12 +191,15 @@ func (p *Pool) waitEpoch(last uint64) uint64 {
 	return p.epoch.Load()
 }
 
-// waitDone returns once every worker has finished its part.
-func (p *Pool) waitDone() {
+// waitDone returns once n workers have finished their part of this run.
+func (p *Pool) waitDone(n int64) {
+	if p.finished.Load() == n {
+		return
+	}
 	if p.spin > 0 {
 		start := time.Now()
 		for i := 1; ; i++ {
-			if p.pending.Load() == 0 {
+			if p.finished.Load() == n {
 				return
 			}
 			if i%256 == 0 && time.Since(start) > p.spin {
@@ -146,7 +209,7 @@ func (p *Pool) waitDone() {
 	}
 	p.mu.Lock()
 	p.waiting.Store(true)
-	for p.pending.Load() != 0 {
+	for p.finished.Load() != n {
 		p.done.Wait()
 	}
 	p.waiting.Store(false)
