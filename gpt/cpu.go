@@ -120,7 +120,8 @@ const (
 // by output rows, so that each weight row is read by one worker. The rows
 // are dealt in chunks from a shared counter rather than in fixed shares, so
 // that a worker the OS preempts (a loaded machine) delays the others by
-// one chunk at most.
+// one chunk at most, and it runs with Pool.Share: a worker that wakes up
+// after the caller took the last chunk is not waited for.
 type matTask struct {
 	out, w, b, x []float32
 	w16          []uint16
@@ -172,7 +173,7 @@ func (b *CPU) matmul(out []float32, w []float32, w16 []uint16, bias, x []float32
 	if t*in*nOut < minParallel {
 		m.Do(0, 1)
 	} else {
-		b.pool.Run(m)
+		b.pool.Share(m)
 	}
 	m.out, m.w, m.w16, m.b, m.x, m.res = nil, nil, nil, nil, nil, nil
 }
@@ -219,7 +220,7 @@ func (a *attnTask) Do(part, parts int) {
 func (b *CPU) attend(keys, vals []float32, t, attend int) {
 	b.at.keys, b.at.vals, b.at.t, b.at.attend = keys, vals, t, attend
 	b.at.next.Store(0)
-	b.pool.Run(&b.at)
+	b.pool.Share(&b.at)
 	b.at.keys, b.at.vals = nil, nil
 }
 
