@@ -90,16 +90,18 @@ def main() -> None:
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {args.config}: "
           f"{cfg['n_layer']} layers, {cfg['n_head']} heads, {cfg['n_embd']} wide, vocab {cfg['vocab_size']}, "
           f"{model.params_m():.2f} M params, {args.dtype}")
-    rates = []
+    rates, decodes = [], []
     with torch.inference_mode():
         if args.warmup:
             generate(model, prompt, args.warmup)
         for i in range(args.runs):
             total, prefill = generate(model, prompt, args.gen)
             rates.append(args.gen / total)
+            decodes.append((args.gen - 1) / (total - prefill))
             print(f"run {i}: {args.gen / total:.1f} tokens/s, decode {(args.gen - 1) / (total - prefill):.1f} tokens/s, "
                   f"prefill {prefill * 1e3:.2f} ms")
-    print(f"mean: {sum(rates) / len(rates):.1f} tokens/s")
+    print(f"mean: {sum(rates) / len(rates):.1f} tokens/s, best {max(rates):.1f}, spread {min(rates):.1f}-{max(rates):.1f}; "
+          f"decode best {max(decodes):.1f} tokens/s")
 
 
 if __name__ == "__main__":
