@@ -56,6 +56,7 @@ fixtures:
 FUZZ_TARGETS := \
 	./weights:FuzzUnpickle \
 	./weights:FuzzLoadCheckpoint \
+	./weights:FuzzCheckpointPickle \
 	./weights:FuzzSafetensors \
 	./weights:FuzzLoadMeta \
 	./weights:FuzzTokenizerSpec \
