@@ -18,7 +18,8 @@ func init() { Register("cpu", func(m *Model) (Backend, error) { return NewCPU(m)
 // CPU is the host backend. Its buffers are sized when it is built, so
 // Decode allocates nothing; the matrix products and attention are split
 // across a persistent pool of GOMAXPROCS workers (as GOMAXPROCS was when
-// the backend was built).
+// the backend was built), but for decode steps smaller than
+// decodeParallelBytes, which run on the calling goroutine.
 type CPU struct {
 	m     *Model
 	cache *kvcache.Store
@@ -40,6 +41,18 @@ type CPU struct {
 // minParallel is the size (multiply-adds) below which a product runs on
 // the calling goroutine alone: waking the workers would cost more.
 const minParallel = 16 << 10
+
+// decodeParallelBytes is the size (weight bytes, or key and value bytes
+// for attention) below which a decode step's product or attention runs on
+// the calling goroutine alone. A decode product only streams memory: on
+// the 2-core EPYC VM of cpu-speed.md one core already reads at the full
+// memory bandwidth, and waking a parked worker (a futex call by the
+// caller, tens of microseconds before the worker runs) cost more than the
+// second core brought: base.toml's shape (products of 0.8-1 MB) decoded
+// at 1500-1900 tokens/s this way against 940-1280 with every product on
+// the pool, GPT-2-small unchanged within the noise. Prefill products
+// (compute-bound) and larger decode products still use every core.
+const decodeParallelBytes = 4 << 20
 
 // NewCPU builds the CPU backend for m.
 func NewCPU(m *Model) (*CPU, error) {
@@ -170,7 +183,7 @@ func (b *CPU) matmul(out []float32, w []float32, w16 []uint16, bias, x []float32
 	}
 	m.chunk = max(4, chunkBytes/(es*in)&^3)
 	m.next.Store(0)
-	if t*in*nOut < minParallel {
+	if t*in*nOut < minParallel || t == 1 && es*in*nOut < decodeParallelBytes {
 		m.Do(0, 1)
 	} else {
 		b.pool.Share(m)
@@ -220,7 +233,11 @@ func (a *attnTask) Do(part, parts int) {
 func (b *CPU) attend(keys, vals []float32, t, attend int) {
 	b.at.keys, b.at.vals, b.at.t, b.at.attend = keys, vals, t, attend
 	b.at.next.Store(0)
-	b.pool.Share(&b.at)
+	if t == 1 && 2*4*attend*b.m.Config.NEmbd < decodeParallelBytes {
+		b.at.Do(0, 1)
+	} else {
+		b.pool.Share(&b.at)
+	}
 	b.at.keys, b.at.vals = nil, nil
 }
 
