@@ -2,12 +2,14 @@ package benchmarks
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"runtime"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/labcoreai/tokbench/gpt"
 	"github.com/labcoreai/tokbench/gpt/cpukern"
 )
 
@@ -282,4 +284,65 @@ func BenchmarkMatVecDRAM(b *testing.B) {
 			}
 		}
 	}
+}
+
+// TestWideDecodeOnThePool runs decode products large enough for the worker
+// pool (fc and proj of a 1024-wide model: 16 MB fp32, 8 MB fp16, above
+// gpt's decodeParallelBytes): the logits match one core's and a step
+// allocates nothing.
+func TestWideDecodeOnThePool(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a 13 M-parameter model")
+	}
+	c := gpt.Config{NLayer: 1, NHead: 16, NEmbd: 1024, BlockSize: 40, VocabSize: 65, Bias: true}
+	for _, dtype := range []string{"fp32", "fp16"} {
+		t.Run(dtype, func(t *testing.T) {
+			m, err := gpt.RandomModel(c, 3)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := m.ConvertTo(dtype); err != nil {
+				t.Fatal(err)
+			}
+			prev := runtime.GOMAXPROCS(1)
+			one, err1 := gpt.NewCPU(m)
+			runtime.GOMAXPROCS(max(prev, 3))
+			many, err2 := gpt.NewCPU(m)
+			runtime.GOMAXPROCS(prev)
+			if err1 != nil || err2 != nil {
+				t.Fatal(err1, err2)
+			}
+			defer one.Close()
+			defer many.Close()
+			prompt := []int{1, 5, 9, 13, 2, 40, 64}
+			a, err1 := one.Prefill(prompt)
+			b, err2 := many.Prefill(prompt)
+			if err1 != nil || err2 != nil {
+				t.Fatal(err1, err2)
+			}
+			for i := range 45 { // past block_size: the window slides
+				if d := maxRelDiff(a, b); d > 1e-6 {
+					t.Fatalf("step %d: logits differ by %g of max |logit|", i, d)
+				}
+				a, err1 = one.Decode(i % 65)
+				a = append([]float32(nil), a...)
+				b, err2 = many.Decode(i % 65)
+				if err1 != nil || err2 != nil {
+					t.Fatal(err1, err2)
+				}
+			}
+			if n := testing.AllocsPerRun(20, func() { _, _ = many.Decode(3) }); n != 0 {
+				t.Fatalf("%v allocations per decode step on the pool", n)
+			}
+		})
+	}
+}
+
+func maxRelDiff(a, b []float32) float64 {
+	var d, m float64
+	for i := range a {
+		d = max(d, math.Abs(float64(a[i]-b[i])))
+		m = max(m, math.Abs(float64(a[i])))
+	}
+	return d / m
 }
