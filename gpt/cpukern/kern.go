@@ -59,44 +59,23 @@ const blockBytes = 64 << 10
 // MatMulRows is MatMul restricted to the outputs o0 <= o < o1 of each of
 // the t rows: the unit a worker of a Pool computes.
 func MatMulRows(out, w, b, x []float32, t, in, nOut, o0, o1 int) {
-	if o0 >= o1 || t <= 0 {
-		return
-	}
-	w = w[o0*in : o1*in]
-	x = x[:t*in]
-	_ = out[(t-1)*nOut+o1-1]
-	if !useAsm || in%8 != 0 || in == 0 {
-		refRows(out, w, x, t, in, nOut, o0, o1)
-	} else {
-		rows := o1 - o0
-		blk := max(4, blockBytes/(4*in)&^3)
-		if t == 1 {
-			blk = rows
-		}
-		for r0 := 0; r0 < rows; r0 += blk {
-			nr := min(blk, rows-r0)
-			n4 := nr &^ 3
-			tt := 0
-			for ; tt+3 <= t; tt += 3 {
-				o := tt*nOut + o0 + r0
-				if n4 > 0 {
-					dotsF32_4x3(&out[o], &w[r0*in], &x[tt*in], n4, in, in, in, nOut)
-				}
-				if n4 < nr {
-					dotsF32_1x3(&out[o+n4], &w[(r0+n4)*in], &x[tt*in], nr-n4, in, in, in, nOut)
-				}
-			}
-			for ; tt < t; tt++ {
-				dotsSeqF32(&out[tt*nOut+o0+r0], &w[r0*in], &x[tt*in], nr, in, in)
-			}
-		}
-	}
-	addBias(out, b, t, nOut, o0, o1)
+	matMulRows(out, w, b, x, t, in, nOut, o0, o1, 4, refRows, dotsF32_4x3, dotsF32_1x3, dotsSeqF32)
 }
 
 // MatMulRowsF16 is MatMulRows with IEEE-half weights, widened to float32
 // as they are read; the arithmetic is float32.
 func MatMulRowsF16(out []float32, w []uint16, b, x []float32, t, in, nOut, o0, o1 int) {
+	matMulRows(out, w, b, x, t, in, nOut, o0, o1, 2, refRowsF16, dotsF16_4x3, dotsF16_1x3, dotsSeqF16)
+}
+
+// matMulRows is the tiling both weight types share: blocks of weight rows
+// that stay in cache while every input row runs against them, three input
+// rows at a time (4 or 1 weight rows per kernel call), the rest one by one
+// with the sequential-stream kernel. size is the bytes of one weight.
+func matMulRows[W float32 | uint16](out []float32, w []W, b, x []float32, t, in, nOut, o0, o1, size int,
+	ref func(out []float32, w []W, x []float32, t, in, nOut, o0, o1 int),
+	k4x3, k1x3 func(out *float32, w *W, x *float32, rows, in, wstride, xstride, outstride int),
+	seq func(out *float32, w *W, x *float32, rows, in, wstride int)) {
 	if o0 >= o1 || t <= 0 {
 		return
 	}
@@ -104,10 +83,10 @@ func MatMulRowsF16(out []float32, w []uint16, b, x []float32, t, in, nOut, o0, o
 	x = x[:t*in]
 	_ = out[(t-1)*nOut+o1-1]
 	if !useAsm || in%8 != 0 || in == 0 {
-		refRowsF16(out, w, x, t, in, nOut, o0, o1)
+		ref(out, w, x, t, in, nOut, o0, o1)
 	} else {
 		rows := o1 - o0
-		blk := max(4, blockBytes/(2*in)&^3)
+		blk := max(4, blockBytes/(size*in)&^3)
 		if t == 1 {
 			blk = rows
 		}
@@ -118,14 +97,14 @@ func MatMulRowsF16(out []float32, w []uint16, b, x []float32, t, in, nOut, o0, o
 			for ; tt+3 <= t; tt += 3 {
 				o := tt*nOut + o0 + r0
 				if n4 > 0 {
-					dotsF16_4x3(&out[o], &w[r0*in], &x[tt*in], n4, in, in, in, nOut)
+					k4x3(&out[o], &w[r0*in], &x[tt*in], n4, in, in, in, nOut)
 				}
 				if n4 < nr {
-					dotsF16_1x3(&out[o+n4], &w[(r0+n4)*in], &x[tt*in], nr-n4, in, in, in, nOut)
+					k1x3(&out[o+n4], &w[(r0+n4)*in], &x[tt*in], nr-n4, in, in, in, nOut)
 				}
 			}
 			for ; tt < t; tt++ {
-				dotsSeqF16(&out[tt*nOut+o0+r0], &w[r0*in], &x[tt*in], nr, in, in)
+				seq(&out[tt*nOut+o0+r0], &w[r0*in], &x[tt*in], nr, in, in)
 			}
 		}
 	}
