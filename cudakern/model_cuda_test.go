@@ -180,12 +180,7 @@ func TestFixtureLogits(t *testing.T) {
 	}
 }
 
-func greedySampler(t *testing.T) *sampler.Sampler {
-	seed := uint64(0)
-	s, err := sampler.New(sampler.Settings{Temperature: 1, TopK: 1, TopP: 1, RepetitionPenalty: 1}, &seed)
-	require.NoError(t, err)
-	return s
-}
+func greedySampler(*testing.T) *sampler.Sampler { return gpttest.GreedySampler() }
 
 // TestFixtureGreedyTokens generates greedily on the GPU through the shared
 // generation loop and requires PyTorch's tokens. Where the two differ, the

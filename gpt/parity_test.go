@@ -49,12 +49,7 @@ func assertClose(t *testing.T, want, got []float32, what string) {
 	assert.LessOrEqual(t, diff, 1e-4*scale, "%s: max |dlogit| %.3g, max |logit| %.3g", what, diff, scale)
 }
 
-func greedySampler(t *testing.T) *sampler.Sampler {
-	seed := uint64(0)
-	s, err := sampler.New(sampler.Settings{Temperature: 1, TopK: 1, TopP: 1, RepetitionPenalty: 1}, &seed)
-	require.NoError(t, err)
-	return s
-}
+func greedySampler(*testing.T) *sampler.Sampler { return gpttest.GreedySampler() }
 
 func TestPromptLogitsMatchPyTorch(t *testing.T) {
 	for _, name := range fixtureModels {

@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"github.com/labcoreai/tokbench/sampler"
 )
 
 // Models are the fixture models: learned positions with bias (also the
@@ -89,4 +91,15 @@ func LoadRef(name string) (*Ref, error) {
 		return nil, fmt.Errorf("gpttest: %s: %w", name, err)
 	}
 	return &r, nil
+}
+
+// GreedySampler returns a sampler that keeps only the top logit (top_k 1),
+// as `--top-k 1` does: what the references' greedy paths used.
+func GreedySampler() *sampler.Sampler {
+	seed := uint64(0)
+	s, err := sampler.New(sampler.Settings{Temperature: 1, TopK: 1, TopP: 1, RepetitionPenalty: 1}, &seed)
+	if err != nil {
+		panic(err) // constant, valid settings
+	}
+	return s
 }
