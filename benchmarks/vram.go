@@ -36,11 +36,10 @@ func NewVRAMSidecar(path string) *VRAMSidecar {
 func (s *VRAMSidecar) Record(name, device string, peak int64) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if e, ok := s.Configs[name]; ok && e.PeakBytes >= peak {
+	if !s.update(name, device, peak) {
 		return nil
 	}
-	s.Configs[name] = VRAMEntry{PeakBytes: peak, PeakMiB: float64(peak) / (1 << 20), Device: device}
-	data, err := json.MarshalIndent(s, "", "  ")
+	data, err := s.encode()
 	if err != nil {
 		return err
 	}
@@ -48,8 +47,27 @@ func (s *VRAMSidecar) Record(name, device string, peak int64) error {
 		return fmt.Errorf("BENCH_VRAM_OUT: %w", err)
 	}
 	tmp := s.path + ".tmp"
-	if err := os.WriteFile(tmp, append(data, '\n'), 0o644); err != nil {
+	if err := os.WriteFile(tmp, data, 0o644); err != nil {
 		return fmt.Errorf("BENCH_VRAM_OUT: %w", err)
 	}
 	return os.Rename(tmp, s.path)
+}
+
+// update keeps the larger of the stored and the given peak for name and
+// reports whether the entry changed.
+func (s *VRAMSidecar) update(name, device string, peak int64) bool {
+	if e, ok := s.Configs[name]; ok && e.PeakBytes >= peak {
+		return false
+	}
+	s.Configs[name] = VRAMEntry{PeakBytes: peak, PeakMiB: float64(peak) / (1 << 20), Device: device}
+	return true
+}
+
+// encode is the file's content: indented JSON and a final newline.
+func (s *VRAMSidecar) encode() ([]byte, error) {
+	data, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("BENCH_VRAM_OUT: %w", err)
+	}
+	return append(data, '\n'), nil
 }
