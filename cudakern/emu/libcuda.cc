@@ -45,7 +45,12 @@ extern "C" {
 thread_local __attribute__((aligned(16))) float4 smem4[kMaxShared / sizeof(float4)];
 }
 
-#include "../kernels.cu"
+// CUDAEMU_KERNELS names the kernel source; mutants.py builds altered
+// copies to check that the tests catch them.
+#ifndef CUDAEMU_KERNELS
+#define CUDAEMU_KERNELS "../kernels.cu"
+#endif
+#include CUDAEMU_KERNELS
 
 namespace emu {
 
