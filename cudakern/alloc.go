@@ -84,10 +84,15 @@ func (a *Allocator) upload(data unsafe.Pointer, n int64) (cu.DevicePtr, error) {
 // uploadHalf converts x to fp16 and copies it to a new allocation; a nil
 // or empty x gives the null address.
 func (a *Allocator) uploadHalf(x []float32) (cu.DevicePtr, error) {
-	if len(x) == 0 {
+	return a.uploadBits(toHalf(x))
+}
+
+// uploadBits copies fp16 bit patterns to a new allocation; an empty h
+// gives the null address.
+func (a *Allocator) uploadBits(h []uint16) (cu.DevicePtr, error) {
+	if len(h) == 0 {
 		return 0, nil
 	}
-	h := toHalf(x)
 	return a.upload(unsafe.Pointer(&h[0]), int64(len(h))*2)
 }
 

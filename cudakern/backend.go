@@ -120,30 +120,37 @@ func (b *Backend) upload(m *gpt.Model) error {
 	c := b.cfg
 	C, T, V := c.NEmbd, c.BlockSize, c.VocabSize
 	var err error
-	half := func(x []float32, name string, n int) cu.DevicePtr {
-		if err != nil || x == nil {
+	// matrix uploads a weight as fp16: the model's fp16 bits when it was
+	// converted (gpt.Model.ConvertTo), else its fp32 values rounded the
+	// same way (round to nearest even).
+	matrix := func(x []float32, x16 []uint16, name string, n int) cu.DevicePtr {
+		if err != nil || (x == nil && x16 == nil) {
 			return 0
 		}
-		if len(x) != n {
-			err = fmt.Errorf("cudakern: %s has %d values, want %d", name, len(x), n)
+		if x16 == nil {
+			x16 = toHalf(x)
+		}
+		if len(x16) != n {
+			err = fmt.Errorf("cudakern: %s has %d values, want %d", name, len(x16), n)
 			return 0
 		}
 		var p cu.DevicePtr
-		if p, err = b.alloc.uploadHalf(x); err != nil {
+		if p, err = b.alloc.uploadBits(x16); err != nil {
 			err = fmt.Errorf("cudakern: uploading %s: %w", name, err)
 		}
 		return p
 	}
+	half := func(x []float32, name string, n int) cu.DevicePtr { return matrix(x, nil, name, n) }
 	lin := func(l gpt.Linear, name string) linear {
 		if c.Bias && l.B == nil && err == nil {
 			err = fmt.Errorf("cudakern: %s.bias is missing", name)
 		}
-		return linear{w: half(l.W, name+".weight", l.Out*l.In), b: half(l.B, name+".bias", l.Out), out: l.Out, in: l.In}
+		return linear{w: matrix(l.W, l.W16, name+".weight", l.Out*l.In), b: half(l.B, name+".bias", l.Out), out: l.Out, in: l.In}
 	}
 	nrm := func(n gpt.Norm, name string) norm {
 		return norm{w: half(n.W, name+".weight", C), b: half(n.B, name+".bias", C)}
 	}
-	b.wte = half(m.Wte, "wte.weight", V*C)
+	b.wte = matrix(m.Wte, m.Wte16, "wte.weight", V*C)
 	if !c.UseRoPE {
 		b.wpe = half(m.Wpe, "wpe.weight", T*C)
 	}

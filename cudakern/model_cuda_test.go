@@ -322,3 +322,36 @@ func TestRegisteredAsCUDA(t *testing.T) {
 	_, ok := b.(gpt.MemoryTracker)
 	assert.True(t, ok)
 }
+
+// TestFP16ModelMatchesFP32Model: a model converted to fp16 on the host
+// (BENCH_DTYPE=fp16, --dtype fp16) uploads the same fp16 bits as the fp32
+// model rounded on upload, so the GPU gives the same logits, bit for bit,
+// through prefill and decode steps.
+func TestFP16ModelMatchesFP32Model(t *testing.T) {
+	for _, name := range fixtureModels {
+		t.Run(name, func(t *testing.T) {
+			ld32, r := loadFixture(t, name)
+			ld16, _ := loadFixture(t, name)
+			require.NoError(t, ld16.Model.ConvertTo("fp16"))
+			require.Equal(t, "fp16", ld16.Model.DType())
+			b32, b16 := openGPU(t, ld32.Model), openGPU(t, ld16.Model)
+			assert.Equal(t, b32.Allocator().Live(), b16.Allocator().Live(), "device bytes")
+			ids := r.PromptIDs
+			l32, err := b32.Prefill(ids)
+			require.NoError(t, err)
+			l16, err := b16.Prefill(ids)
+			require.NoError(t, err)
+			require.Equal(t, l32, l16, "prefill logits")
+			for step := 0; step < 2*ld32.Model.Config.BlockSize; step++ {
+				id := argmax(l32)
+				if l32, err = b32.Decode(id); err != nil {
+					t.Fatal(err)
+				}
+				if l16, err = b16.Decode(id); err != nil {
+					t.Fatal(err)
+				}
+				require.Equal(t, l32, l16, "decode step %d", step)
+			}
+		})
+	}
+}

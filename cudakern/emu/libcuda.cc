@@ -292,7 +292,7 @@ static bool run_block(Worker* w, const Launch& L, uint3 bid) {
 // ---- worker pool ---------------------------------------------------------
 
 struct Pool {
-    std::mutex mu;
+    std::mutex launchMu, mu;
     std::condition_variable cv, doneCv;
     const Launch* job = nullptr;
     uint64_t gen = 0;
@@ -336,7 +336,10 @@ struct Pool {
     }
 
     // run executes every block of L and returns the first fault, or "".
+    // Launches from several host threads run one after another, as on one
+    // stream.
     std::string run(const Launch& L) {
+        std::lock_guard<std::mutex> one(launchMu);
         std::unique_lock<std::mutex> lk(mu);
         job = &L;
         total = (uint64_t)L.grid.x * L.grid.y * L.grid.z;
