@@ -174,10 +174,6 @@ func (r *Runner) Facts(now time.Time, root string) [][2]string {
 	if set.Seed != nil {
 		seed = strconv.FormatInt(int64(*set.Seed), 10)
 	}
-	dtype := r.Config.DType
-	if dtype == "" {
-		dtype = "fp32"
-	}
 	return [][2]string{
 		{"tokbench-commit", GitCommit(root)},
 		{"timestamp", now.UTC().Format(time.RFC3339Nano)},
@@ -192,7 +188,7 @@ func (r *Runner) Facts(now time.Time, root string) [][2]string {
 		{"model-n-layer", strconv.Itoa(m.NLayer)},
 		{"model-n-head", strconv.Itoa(m.NHead)},
 		{"model-n-embd", strconv.Itoa(m.NEmbd)},
-		{"model-dtype", dtype},
+		{"model-dtype", d.WeightDType(r.Loaded.Model)},
 		{"gen-prompt", strconv.Quote(r.Config.Params.Prompt)},
 		{"gen-temperature", strconv.FormatFloat(set.Sampling.Temperature, 'g', -1, 64)},
 		{"gen-top-k", strconv.Itoa(set.Sampling.TopK)},

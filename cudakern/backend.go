@@ -97,7 +97,7 @@ func Open(m *gpt.Model) (*Backend, error) {
 	defer release()
 	b := &Backend{
 		g: g, l: newLauncher(g), alloc: NewAllocator(), cfg: c,
-		dev:     gpt.Device{Type: "cuda", Name: g.name, Driver: g.driver},
+		dev:     gpt.Device{Type: "cuda", Name: g.name, Driver: g.driver, Weights: "fp16"},
 		matmul:  mm,
 		idsHost: make([]int32, T),
 		logits:  make([]float32, V),

@@ -318,6 +318,7 @@ func TestRegisteredAsCUDA(t *testing.T) {
 	require.NoError(t, err)
 	defer b.Close()
 	assert.Equal(t, "cuda", b.Device().Type)
+	assert.Equal(t, "fp16", b.Device().WeightDType(m), "reports must say the GPU runs fp16 weights")
 	assert.Empty(t, msg.String())
 	_, ok := b.(gpt.MemoryTracker)
 	assert.True(t, ok)

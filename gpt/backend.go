@@ -41,6 +41,20 @@ type Device struct {
 	Name string // the CPU model or the GPU name
 	// Driver is the CUDA driver version, empty on the CPU.
 	Driver string
+	// Weights is the precision the backend holds the weight matrices in
+	// when it fixes one ("fp16" on CUDA); empty when it runs them as the
+	// model holds them.
+	Weights string
+}
+
+// WeightDType is the precision of m's weight matrices as this device runs
+// them: d.Weights when the backend fixes it, else m.DType(). Reports give
+// it as model.dtype.
+func (d Device) WeightDType(m *Model) string {
+	if d.Weights != "" {
+		return d.Weights
+	}
+	return m.DType()
 }
 
 // Opener builds a backend for a model.

@@ -136,3 +136,16 @@ func TestKernelsAreSelectedAtRunTime(t *testing.T) {
 	require.NoError(t, err)
 	assert.Less(t, relDiff(want, got), 1e-5)
 }
+
+// TestWeightDType: reports give the precision a device runs the weights
+// in: the model's, unless the backend fixes one (CUDA holds fp16).
+func TestWeightDType(t *testing.T) {
+	m, err := gpt.RandomModel(baseShape(), 3)
+	require.NoError(t, err)
+	cpu, cuda := gpt.Device{Type: "cpu"}, gpt.Device{Type: "cuda", Weights: "fp16"}
+	assert.Equal(t, "fp32", cpu.WeightDType(m))
+	assert.Equal(t, "fp16", cuda.WeightDType(m))
+	require.NoError(t, m.ConvertTo("fp16"))
+	assert.Equal(t, "fp16", cpu.WeightDType(m))
+	assert.Equal(t, "fp16", cuda.WeightDType(m))
+}

@@ -13,6 +13,9 @@ rm -rf "$OUT"
 mkdir -p "$OUT/cudakern" "$OUT/benchmarks" "$OUT/testdata/models/configs"
 $GO test -c -tags cuda -ldflags="-s -w" -o "$OUT/cudakern/cudakern.test" ./cudakern
 $GO test -c -tags cuda -ldflags="-s -w" -o "$OUT/benchmarks/benchmarks.test" ./benchmarks
+# TestPTXMatchesKernelTable and TestSourceMatchesKernelTable read these from
+# the test's working directory.
+cp cudakern/kernels.cu cudakern/kernels.ptx "$OUT/cudakern/"
 for m in learned_bias rope_nobias fp16; do
 	mkdir -p "$OUT/testdata/models/$m"
 	cp testdata/models/$m/ckpt.pt testdata/models/$m/meta.json testdata/models/$m/ref.json "$OUT/testdata/models/$m/"

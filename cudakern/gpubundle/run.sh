@@ -10,7 +10,7 @@ R=${1:-$B}
 mkdir -p "$R"
 R=$(cd "$R" && pwd)
 cd "$B"
-export BENCH_WARMUP_TOKENS=64
+export BENCH_WARMUP_TOKENS=${BENCH_WARMUP_TOKENS:-64}
 (nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader; nvidia-smi -L) > "$R/gpu.txt" 2>&1
 
 echo "== 1/5 PyTorch eager reference (pyref.py)"

@@ -224,7 +224,7 @@ func buildReport(r *benchmarks.Runner, tps, prefill, decode []float64) (*report.
 		Platform:  report.Platform{OS: benchmarks.PlatformOS()},
 		Device:    report.Device{Type: d.Type, Name: d.Name},
 		Model: report.Model{Source: r.Loaded.Source, ParamsM: m.ParamsM(), BlockSize: m.BlockSize,
-			NLayer: m.NLayer, NHead: m.NHead, NEmbd: m.NEmbd, DType: r.Config.DType},
+			NLayer: m.NLayer, NHead: m.NHead, NEmbd: m.NEmbd, DType: d.WeightDType(r.Loaded.Model)},
 		Generation: report.Generation{Prompt: r.Config.Params.Prompt, GenTokens: r.Config.GenTokens,
 			Temperature: set.Sampling.Temperature, TopK: set.Sampling.TopK, TopP: set.Sampling.TopP,
 			RepetitionPenalty: set.Sampling.RepetitionPenalty, UseKVCache: r.Config.UseKVCache},
