@@ -127,6 +127,7 @@ struct Fiber {
 struct Launch {
     const Kernel* k;
     dim3 grid, block;
+    size_t smem; // dynamic shared memory bytes
     void** params;
 };
 
@@ -238,6 +239,21 @@ static bool run_block(Worker* w, const Launch& L, uint3 bid) {
         f.warp = (int)(i / 32);
         fiber_start(f);
     }
+    // Dynamic shared memory starts as NaN bytes (a GPU leaves it
+    // undefined); the bytes past what the launch asked for must stay so.
+    unsigned char* dyn = (unsigned char*)smem4;
+    memset(dyn, 0xff, kMaxShared);
+    auto overrun = [&]() {
+        for (size_t i = L.smem; i < kMaxShared; i++)
+            if (dyn[i] != 0xff) {
+                char buf[200];
+                snprintf(buf, sizeof buf, "%s block (%u,%u,%u): wrote dynamic shared memory byte %zu, past the %zu bytes launched with",
+                         L.k->name, bid.x, bid.y, bid.z, i, L.smem);
+                w->err = buf;
+                return true;
+            }
+        return false;
+    };
     size_t nwarps = (n + 31) / 32;
     for (int phase = 0;; phase++) {
         // Run every ready fiber until it blocks or ends, forwards in even
@@ -274,7 +290,7 @@ static bool run_block(Worker* w, const Launch& L, uint3 bid) {
             done += w->fibers[i].state == kDone;
             atBarrier += w->fibers[i].state == kAtBarrier;
         }
-        if (done == n) return true;
+        if (done == n) return !overrun();
         if (done + atBarrier == n) {
             for (size_t i = 0; i < n; i++)
                 if (w->fibers[i].state == kAtBarrier) w->fibers[i].state = kReady;
@@ -553,7 +569,7 @@ CUresult cuLaunchKernel(CUfunction f, unsigned gx, unsigned gy, unsigned gz, uns
                 e->staticSmem, kMaxShared);
         return CUDA_ERROR_INVALID_VALUE;
     }
-    Launch L{e->k, dim3{gx, gy, gz}, dim3{bx, by, bz}, params};
+    Launch L{e->k, dim3{gx, gy, gz}, dim3{bx, by, bz}, smem, params};
     std::string err = pool()->run(L);
     if (!err.empty()) {
         fprintf(stderr, "cudaemu: kernel fault: %s\n", err.c_str());

@@ -42,6 +42,8 @@ MUTANTS = [
      "    sum = warp_sum(sum);", "TestAttentionPrefill"),
     ("attention: decode attends one key too few",
      "i64 n = causal ? t + 1 : nkeys;", "i64 n = causal ? t + 1 : nkeys - 1;", "TestAttentionDecode"),
+    ("attention: partial sums written past the dynamic shared memory",
+     "            part[tid] = acc;", "            part[tid + 8] = acc;", "TestAttentionPrefill"),
     ("rope_store: cos/sin of the wrong position",
      "i64 hh = hd / 2, pos = pos0 + t;", "i64 hh = hd / 2, pos = pos0;", "TestRopeStore"),
 ]
