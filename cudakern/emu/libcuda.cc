@@ -142,12 +142,12 @@ struct Worker {
 };
 static thread_local Worker* tw;
 
+[[noreturn]] static void stop_fiber();
+
+// fiber_main is where every fiber starts: one CUDA thread of the kernel.
 static void fiber_main() {
-    Worker* w = tw;
-    w->launch->k->run(w->launch->params);
-    w->cur->state = kDone;
-    emu_switch(&w->cur->sp, w->sched_sp);
-    abort(); // a finished fiber is never resumed
+    tw->launch->k->run(tw->launch->params);
+    stop_fiber();
 }
 
 static void fiber_start(Fiber& f) {
@@ -172,6 +172,7 @@ static void fiber_start(Fiber& f) {
     f.state = kReady;
 }
 
+// stop_fiber ends the calling fiber; it is never resumed.
 [[noreturn]] static void stop_fiber() {
     Worker* w = tw;
     w->cur->state = kDone;
