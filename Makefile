@@ -24,6 +24,7 @@ help:
 	@echo "make gpu-bundle        build the cuda-tagged test binaries + fixtures + run.sh into gpu-bundle/"
 	@echo "make cuda-emu-test     run the cuda-tagged tests on the CPU emulator of libcuda (needs cuda.h)"
 	@echo "make cuda-emu-mutants  check that seeded kernel bugs make those tests fail"
+	@echo "make gpu-bundle-dryrun run the GPU bundle on the emulator (small sizes)"
 
 test: vet
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
