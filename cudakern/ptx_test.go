@@ -1,6 +1,8 @@
 package cudakern
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"os"
 	"regexp"
 	"strings"
@@ -11,12 +13,18 @@ import (
 )
 
 // TestPTXMatchesKernelTable checks, without a GPU, that the committed PTX
-// has every kernel of kernelArity with that many parameters, all 8 bytes
-// wide, and that it targets compute_80.
+// was compiled from the committed kernels.cu (make ptx records the
+// source's sha256 in it), has every kernel of kernelArity with that many
+// parameters, all 8 bytes wide, and targets compute_80.
 func TestPTXMatchesKernelTable(t *testing.T) {
 	data, err := os.ReadFile("kernels.ptx")
 	require.NoError(t, err)
 	ptx := string(data)
+	src, err := os.ReadFile("kernels.cu")
+	require.NoError(t, err)
+	sum := sha256.Sum256(src)
+	assert.Contains(t, ptx, "// kernels.cu sha256 "+hex.EncodeToString(sum[:]),
+		"kernels.ptx was not compiled from this kernels.cu: run make ptx")
 	assert.Contains(t, ptx, ".target sm_80")
 	entry := regexp.MustCompile(`(?s)\.visible \.entry (\w+)\((.*?)\)`)
 	got := map[string]int{}

@@ -5,23 +5,39 @@
 // (`make cuda-emu-test`; ../README.md says what it proves and what not).
 //
 // Kernels: each block runs on a worker OS thread, each CUDA thread of the
-// block as a fiber on its own guarded stack. __syncthreads and warp shuffles
-// switch fibers cooperatively; the order fibers run in alternates between
-// barrier phases, so a read of another thread's write that lacks a barrier
-// tends to see the wrong value. Misuse a GPU would fault on (a barrier not
-// all threads reach, a full-mask shuffle after lanes exited, misaligned
-// vector or wmma accesses, launches over the PTX's limits) stops the launch
-// with a message on stderr and CUDA_ERROR_LAUNCH_FAILED.
+// block as a fiber on its own guarded stack. The scheduler runs one warp at
+// a time up to its next __syncthreads (or its end), passing its warp
+// barriers (shuffles, wmma operations) on the way, then the next warp; the
+// order of warps, and of lanes within a warp, flips at every barrier. So a
+// thread that reads another's write without the barrier that orders them
+// tends to read the wrong value. Misuse a GPU would fault on or give
+// garbage for stops the launch with a message on stderr and
+// CUDA_ERROR_LAUNCH_FAILED (sticky, as on a GPU): threads waiting at
+// different __syncthreads, or at one after others exited; a shuffle or
+// wmma operation not every lane of the warp reaches with the same
+// arguments; misaligned __ldg or wmma pointers and strides; a write past
+// the dynamic shared memory the launch asked for, or just past (or before)
+// an allocation. Misaligned vector loads are caught by UBSan
+// (-fsanitize=alignment), which aborts the process. Launches over the PTX's
+// .maxntid or 48 KiB of shared memory are refused (CUDA_ERROR_INVALID_VALUE),
+// as the driver does.
 //
-// Memory: device memory is host memory. Each allocation ends at a
-// PROT_NONE page (reading past it crashes the process) and starts filled
-// with 0xff bytes (NaN as fp16 and fp32), as cuMemAlloc gives no zeroes.
+// Memory: device memory is host memory between PROT_NONE guard pages,
+// filled with 0xff bytes (NaN as fp16 and fp32) since cuMemAlloc gives no
+// zeroes, and so are the up to 255 slack bytes after it and the 256 bytes
+// before it, which are checked after every launch. Dynamic shared memory
+// starts as 0xff bytes at every block. Static __shared__ variables keep the
+// previous block's values, as on a GPU they hold whatever was there.
 //
-// Module: cuModuleLoadData reads the PTX's entries (name, parameter
-// count, .maxntid, static .shared bytes) and refuses any entry that the
+// Context: the current context is per OS thread, as in the driver; calls
+// that need one fail with CUDA_ERROR_INVALID_CONTEXT without it.
+//
+// Module: cuModuleLoadData reads the PTX's entries (name, parameter count,
+// .maxntid, static .shared bytes) and refuses any entry that the
 // compiled-in kernels lack or whose parameter count differs.
 
 #include <cuda.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -65,30 +81,33 @@ struct Kernel {
     void (*run)(void** params);
 };
 
+template <typename... A> static constexpr int kernel_arity(void (*)(A...)) { return sizeof...(A); }
+
 template <typename... A, size_t... I> static void call(void (*f)(A...), void** p, std::index_sequence<I...>) {
     f(*static_cast<A*>(p[I])...);
 }
 
-// Each kernel's launcher unpacks the 8-byte parameters into its C++
-// signature.
+// KERNEL(f) is f's table entry: its launcher unpacks the 8-byte parameters
+// into f's C++ signature.
 #define KERNEL(f)                                                                                     \
     Kernel {                                                                                          \
         #f, kernel_arity(f), [](void** p) { call(f, p, std::make_index_sequence<kernel_arity(f)>{}); } \
     }
-template <typename... A> static constexpr int kernel_arity(void (*)(A...)) { return sizeof...(A); }
 
 static const Kernel kKernels[] = {
-    KERNEL(embed),      KERNEL(layernorm),  KERNEL(matvec),    KERNEL(matmul_tc),
+    KERNEL(embed),         KERNEL(layernorm),  KERNEL(matvec),    KERNEL(matmul_tc),
     KERNEL(matmul_simple), KERNEL(rope_store), KERNEL(attention),
 };
 
 // ---- fibers --------------------------------------------------------------
 
 // emu_switch saves the callee-saved registers on the current stack, stores
-// the stack pointer in *from and resumes the fiber whose stack pointer is to.
+// the stack pointer in *from and resumes the fiber whose stack pointer is
+// to. (It has no CFI or endbr64, and would break CET shadow stacks, which
+// this library does not enable.)
 extern "C" void emu_switch(void** from, void* to);
 asm(R"(
-    .text
+    .pushsection .text
     .globl emu_switch
     .hidden emu_switch
     .type emu_switch, @function
@@ -109,12 +128,18 @@ emu_switch:
     popq %rbp
     ret
     .size emu_switch, .-emu_switch
+    .popsection
 )");
 
 static constexpr size_t kStack = 128 << 10;
 static const size_t kPage = (size_t)sysconf(_SC_PAGESIZE);
 
-enum State { kReady, kAtBarrier, kAtWarp, kDone };
+enum State {
+    kReady,      // runnable
+    kAtBarrier,  // waiting at __syncthreads
+    kAtWarpSync, // waiting at a warp-collective operation (shuffle, wmma)
+    kDone,       // returned from the kernel
+};
 
 struct Fiber {
     void* sp = nullptr;
@@ -122,6 +147,7 @@ struct Fiber {
     uint3 tid{};
     int lane = 0, warp = 0;
     State state = kDone;
+    int site = 0; // what it waits at: a __syncthreads/shuffle source line, or -(wmma op)
 };
 
 struct Launch {
@@ -131,22 +157,33 @@ struct Launch {
     void** params;
 };
 
+// WarpOp is what a lane brought to a warp-collective wmma operation.
+struct WarpOp {
+    int op;
+    const void* p;
+    unsigned long ldm;
+};
+
 // Worker runs blocks of a launch, one at a time, on its OS thread.
 struct Worker {
     std::vector<Fiber> fibers;
     void* sched_sp = nullptr;
     Fiber* cur = nullptr;
     const Launch* launch = nullptr;
-    float xchg[32][32]; // shuffle exchange: [warp][lane]
-    std::string err;    // set by fault
+    float xchg[32][32];   // shuffle values: [warp][lane]
+    WarpOp ops[32][32];   // wmma arguments: [warp][lane]
+    std::string err;      // the first fault of the current block
+    size_t smemUsed = 0;  // dynamic shared memory bytes of the last block
 };
-static thread_local Worker* tw;
+
+// worker is the Worker of this OS thread (fibers never change threads).
+static thread_local Worker* worker;
 
 [[noreturn]] static void stop_fiber();
 
 // fiber_main is where every fiber starts: one CUDA thread of the kernel.
 static void fiber_main() {
-    tw->launch->k->run(tw->launch->params);
+    worker->launch->k->run(worker->launch->params);
     stop_fiber();
 }
 
@@ -157,7 +194,7 @@ static void fiber_start(Fiber& f) {
             perror("cudaemu: fiber stack");
             abort();
         }
-        mprotect(m, kPage, PROT_NONE); // stack overflow faults
+        mprotect(m, kPage, PROT_NONE); // a stack overflow crashes
         f.stack = m + kPage;
     }
     // Frame popped by emu_switch: six registers, then the return address
@@ -165,23 +202,24 @@ static void fiber_start(Fiber& f) {
     // address, so that at its entry rsp+8 is 16-byte aligned.
     uintptr_t top = ((uintptr_t)f.stack + kStack) & ~(uintptr_t)15;
     void** sp = (void**)top;
-    *--sp = nullptr;             // fiber_main's return address (never used)
-    *--sp = (void*)&fiber_main;  // popped by ret
+    *--sp = nullptr;            // fiber_main's return address (never used)
+    *--sp = (void*)&fiber_main; // popped by ret
     for (int i = 0; i < 6; i++) *--sp = nullptr;
     f.sp = sp;
     f.state = kReady;
+    f.site = 0;
 }
 
 // stop_fiber ends the calling fiber; it is never resumed.
 [[noreturn]] static void stop_fiber() {
-    Worker* w = tw;
+    Worker* w = worker;
     w->cur->state = kDone;
     emu_switch(&w->cur->sp, w->sched_sp);
     abort();
 }
 
 void fault(const char* fmt, ...) {
-    Worker* w = tw;
+    Worker* w = worker;
     char buf[512];
     va_list ap;
     va_start(ap, fmt);
@@ -196,27 +234,41 @@ void fault(const char* fmt, ...) {
     stop_fiber();
 }
 
-static void yield(State s) {
-    Worker* w = tw;
+// wait parks the calling fiber in state s at site until the scheduler
+// releases it.
+static void wait(State s, int site) {
+    Worker* w = worker;
     w->cur->state = s;
+    w->cur->site = site;
     emu_switch(&w->cur->sp, w->sched_sp);
 }
 
-void sync_block() { yield(kAtBarrier); }
+void sync_block(int site) { wait(kAtBarrier, site); }
 
-bool lane0() { return tw->cur->lane == 0; }
-
-float shfl_xor(unsigned mask, float v, int lane_mask) {
-    Worker* w = tw;
+float shfl_xor_float(unsigned mask, float v, int lane_mask, int site) {
+    Worker* w = worker;
     if (mask != 0xffffffffu) fault("__shfl_xor_sync: mask %#x; the emulator supports full warps only", mask);
+    if (lane_mask < 0 || lane_mask > 31) fault("__shfl_xor_sync: lane mask %d outside 0..31", lane_mask);
     Fiber* f = w->cur;
-    int src = f->lane ^ (lane_mask & 31);
     w->xchg[f->warp][f->lane] = v;
-    yield(kAtWarp); // every lane has written
-    float r = w->xchg[f->warp][src];
-    yield(kAtWarp); // every lane has read
+    wait(kAtWarpSync, site); // every lane has written
+    float r = w->xchg[f->warp][f->lane ^ lane_mask];
+    wait(kAtWarpSync, site); // every lane has read
     return r;
 }
+
+bool warp_op_begin(int op, const void* p, unsigned long ldm) {
+    Worker* w = worker;
+    Fiber* f = w->cur;
+    w->ops[f->warp][f->lane] = WarpOp{op, p, ldm};
+    wait(kAtWarpSync, -op);
+    const WarpOp& a = w->ops[f->warp][0];
+    if (a.p != p || a.ldm != ldm)
+        fault("wmma operation %d: lane %d passes (%p, %lu), lane 0 (%p, %lu)", op, f->lane, p, ldm, a.p, a.ldm);
+    return f->lane == 0;
+}
+
+void warp_op_end(int op) { wait(kAtWarpSync, -op); }
 
 static void resume(Worker* w, Fiber& f) {
     w->cur = &f;
@@ -224,96 +276,233 @@ static void resume(Worker* w, Fiber& f) {
     emu_switch(&w->sched_sp, f.sp);
 }
 
-// run_block runs every thread of block bid to completion; it returns false
-// with w->err set when the block faulted or deadlocked.
-static bool run_block(Worker* w, const Launch& L, uint3 bid) {
-    tl_blockIdx = bid;
-    tl_blockDim = L.block;
-    tl_gridDim = L.grid;
-    size_t n = (size_t)L.block.x * L.block.y * L.block.z;
-    if (w->fibers.size() < n) w->fibers.resize(n);
-    for (size_t i = 0; i < n; i++) {
-        Fiber& f = w->fibers[i];
-        f.tid = uint3{(unsigned)(i % L.block.x), (unsigned)(i / L.block.x % L.block.y),
-                      (unsigned)(i / ((size_t)L.block.x * L.block.y))};
-        f.lane = (int)(i % 32);
-        f.warp = (int)(i / 32);
-        fiber_start(f);
+// ---- blocks --------------------------------------------------------------
+
+// Block is the scheduling state of one block on a worker.
+struct Block {
+    Worker* w;
+    const Launch& L;
+    uint3 bid;
+    size_t n;
+
+    bool failed() const { return !w->err.empty(); }
+
+    void fail(const char* fmt, ...) __attribute__((format(printf, 2, 3))) {
+        char buf[300];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(buf, sizeof buf, fmt, ap);
+        va_end(ap);
+        char where[120];
+        snprintf(where, sizeof where, "%s block (%u,%u,%u): ", L.k->name, bid.x, bid.y, bid.z);
+        if (w->err.empty()) w->err = std::string(where) + buf;
     }
-    // Dynamic shared memory starts as NaN bytes (a GPU leaves it
-    // undefined); the bytes past what the launch asked for must stay so.
-    unsigned char* dyn = (unsigned char*)smem4;
-    memset(dyn, 0xff, kMaxShared);
-    auto overrun = [&]() {
-        for (size_t i = L.smem; i < kMaxShared; i++)
+
+    // run_warp runs the lanes of warp wi, releasing its warp barriers, until
+    // each has exited or waits at __syncthreads.
+    void run_warp(size_t wi, bool forward) {
+        size_t lo = wi * 32, hi = std::min(n, lo + 32);
+        for (;;) {
+            for (size_t j = lo; j < hi; j++) {
+                Fiber& f = w->fibers[forward ? j : lo + hi - 1 - j];
+                if (f.state == kReady) resume(w, f);
+                if (failed()) return;
+            }
+            size_t waiting = 0, exited = 0, atBarrier = 0;
+            int site = 0;
+            for (size_t i = lo; i < hi; i++) {
+                const Fiber& f = w->fibers[i];
+                if (f.state == kAtWarpSync) {
+                    if (waiting++ == 0) site = f.site;
+                    if (f.site != site) {
+                        fail("warp %zu: lanes wait at different warp operations (%s %d and %d)", wi,
+                             site < 0 ? "wmma op" : "line", site, f.site);
+                        return;
+                    }
+                }
+                exited += f.state == kDone;
+                atBarrier += f.state == kAtBarrier;
+            }
+            if (waiting == 0) return;
+            if (hi - lo < 32 || waiting < 32) {
+                fail("warp %zu: a warp operation (%s %d) reached by %zu of 32 lanes (%zu exited, %zu at __syncthreads, "
+                     "%zu do not exist)",
+                     wi, site < 0 ? "wmma op" : "line", site < 0 ? -site : site, waiting, exited, atBarrier,
+                     32 - (hi - lo));
+                return;
+            }
+            for (size_t i = lo; i < hi; i++) w->fibers[i].state = kReady;
+        }
+    }
+
+    // release_barrier lets every thread past the __syncthreads they all wait
+    // at; it reports false when all have exited, or on a fault.
+    bool release_barrier() {
+        size_t done = 0, atBarrier = 0;
+        int site = 0;
+        for (size_t i = 0; i < n; i++) {
+            const Fiber& f = w->fibers[i];
+            done += f.state == kDone;
+            if (f.state == kAtBarrier) {
+                if (atBarrier++ == 0) site = f.site;
+                if (f.site != site) {
+                    fail("threads wait at different __syncthreads (lines %d and %d)", site, f.site);
+                    return false;
+                }
+            }
+        }
+        if (done == n) return false;
+        if (done > 0) {
+            fail("__syncthreads at line %d reached after %zu of %zu threads exited", site, done, n);
+            return false;
+        }
+        for (size_t i = 0; i < n; i++) w->fibers[i].state = kReady;
+        return true;
+    }
+
+    // overrun reports whether a thread wrote dynamic shared memory past the
+    // bytes the launch asked for (the 4 KiB after them are checked).
+    bool overrun() {
+        const unsigned char* dyn = (const unsigned char*)smem4;
+        for (size_t i = L.smem; i < std::min(kMaxShared, L.smem + 4096); i++)
             if (dyn[i] != 0xff) {
-                char buf[200];
-                snprintf(buf, sizeof buf, "%s block (%u,%u,%u): wrote dynamic shared memory byte %zu, past the %zu bytes launched with",
-                         L.k->name, bid.x, bid.y, bid.z, i, L.smem);
-                w->err = buf;
+                fail("wrote dynamic shared memory byte %zu, past the %zu bytes launched with", i, L.smem);
+                memset((void*)dyn, 0xff, kMaxShared);
                 return true;
             }
         return false;
-    };
-    size_t nwarps = (n + 31) / 32;
-    for (int phase = 0;; phase++) {
-        // Run every ready fiber until it blocks or ends, forwards in even
-        // phases and backwards in odd ones.
-        for (size_t j = 0; j < n; j++) {
-            Fiber& f = w->fibers[phase % 2 ? n - 1 - j : j];
-            if (f.state == kReady) resume(w, f);
-            if (!w->err.empty()) return false;
-        }
-        bool released = false;
-        size_t done = 0, atBarrier = 0;
-        for (size_t wi = 0; wi < nwarps; wi++) {
-            size_t lo = wi * 32, hi = std::min(n, lo + 32), waiting = 0, exited = 0;
-            for (size_t i = lo; i < hi; i++) {
-                waiting += w->fibers[i].state == kAtWarp;
-                exited += w->fibers[i].state == kDone;
-            }
-            if (waiting > 0 && (hi - lo < 32 || exited > 0)) {
-                char buf[200];
-                snprintf(buf, sizeof buf,
-                         "%s block (%u,%u,%u): warp %zu shuffles with %zu of its 32 lanes (the others exited or do not "
-                         "exist)",
-                         L.k->name, bid.x, bid.y, bid.z, wi, waiting);
-                w->err = buf;
-                return false;
-            }
-            if (waiting == hi - lo) {
-                for (size_t i = lo; i < hi; i++) w->fibers[i].state = kReady;
-                released = true;
-            }
-        }
-        if (released) continue;
-        for (size_t i = 0; i < n; i++) {
-            done += w->fibers[i].state == kDone;
-            atBarrier += w->fibers[i].state == kAtBarrier;
-        }
-        if (done == n) return !overrun();
-        if (done + atBarrier == n) {
-            for (size_t i = 0; i < n; i++)
-                if (w->fibers[i].state == kAtBarrier) w->fibers[i].state = kReady;
-            continue;
-        }
-        char buf[200];
-        snprintf(buf, sizeof buf,
-                 "%s block (%u,%u,%u): deadlock: %zu threads wait at __syncthreads while %zu wait at a warp shuffle",
-                 L.k->name, bid.x, bid.y, bid.z, atBarrier, n - done - atBarrier);
-        w->err = buf;
-        return false;
     }
+
+    // run runs every thread of the block to completion; it returns false
+    // with w->err set when the block faulted.
+    bool run() {
+        tl_blockIdx = bid;
+        tl_blockDim = L.block;
+        tl_gridDim = L.grid;
+        if (w->fibers.size() < n) w->fibers.resize(n);
+        for (size_t i = 0; i < n; i++) {
+            Fiber& f = w->fibers[i];
+            f.tid = uint3{(unsigned)(i % L.block.x), (unsigned)(i / L.block.x % L.block.y),
+                          (unsigned)(i / ((size_t)L.block.x * L.block.y))};
+            f.lane = (int)(i % 32);
+            f.warp = (int)(i / 32);
+            fiber_start(f);
+        }
+        // Dynamic shared memory is undefined at a block's start on a GPU:
+        // 0xff bytes here, also over what the worker's previous block used.
+        memset(smem4, 0xff, std::max(L.smem, w->smemUsed));
+        w->smemUsed = L.smem;
+        size_t nwarps = (n + 31) / 32;
+        for (int phase = 0;; phase++) {
+            bool forward = phase % 2 == 0;
+            for (size_t j = 0; j < nwarps; j++) {
+                run_warp(forward ? j : nwarps - 1 - j, forward);
+                if (failed()) return false;
+            }
+            if (!release_barrier()) return !failed() && !overrun();
+        }
+    }
+};
+
+// ---- memory --------------------------------------------------------------
+
+static constexpr size_t kRedZone = 256; // checked bytes before an allocation
+
+// Alloc is one cuMemAlloc: a mapping of guard page, body, guard page, with
+// the allocation at the end of the body (256-byte aligned) and 0xff bytes
+// around it.
+struct Alloc {
+    char* map;
+    size_t mapLen;
+    char* body;
+    size_t size;
+};
+static std::mutex memMu;
+static std::map<uintptr_t, Alloc> allocs; // by device address
+
+static size_t round_up(size_t n, size_t m) { return (n + m - 1) / m * m; }
+
+// inside reports whether [p, p+n) lies in one allocation.
+static bool inside(uintptr_t p, size_t n) {
+    if (p + n < p) return false;
+    std::lock_guard<std::mutex> lk(memMu);
+    auto it = allocs.upper_bound(p);
+    if (it == allocs.begin()) return false;
+    --it;
+    return p >= it->first && p + n <= it->first + it->second.size;
+}
+
+// red_zone_fault describes a byte changed around an allocation, or "".
+static std::string red_zone_fault() {
+    std::lock_guard<std::mutex> lk(memMu);
+    for (const auto& [addr, a] : allocs) {
+        const unsigned char* d = (const unsigned char*)addr;
+        const unsigned char* lo = std::max((const unsigned char*)a.body, d - kRedZone);
+        const unsigned char* hi = d + round_up(a.size, 256);
+        for (const unsigned char* p = lo; p < hi; p++) {
+            if (p == d) p += a.size;
+            if (p < hi && *p != 0xff) {
+                char buf[200];
+                snprintf(buf, sizeof buf, "wrote %td bytes %s the allocation at %p of %zu bytes", p < d ? d - p : p - (d + a.size) + 1,
+                         p < d ? "before" : "past the end of", (const void*)d, a.size);
+                return buf;
+            }
+        }
+    }
+    return "";
+}
+
+// ---- crashes --------------------------------------------------------------
+
+// A kernel that touches a guard page (past an allocation, or overflowing a
+// fiber stack) gets SIGSEGV on a worker thread. The handler says which
+// kernel and thread, then exits; on any other thread it hands the signal to
+// the handler it replaced (the Go runtime's, which turns nil dereferences
+// in Go code into panics).
+static struct sigaction prevSegv, prevBus;
+
+static void on_fault(int sig, siginfo_t* info, void* uc) {
+    Worker* w = worker;
+    if (w && w->launch && w->cur) {
+        char buf[300];
+        int n = snprintf(buf, sizeof buf,
+                         "cudaemu: kernel fault: %s block (%u,%u,%u) thread (%u,%u,%u): %s at address %p (past an "
+                         "allocation's guard page, or a fiber stack overflow)\n",
+                         w->launch->k->name, tl_blockIdx.x, tl_blockIdx.y, tl_blockIdx.z, tl_threadIdx.x,
+                         tl_threadIdx.y, tl_threadIdx.z, sig == SIGSEGV ? "SIGSEGV" : "SIGBUS", info->si_addr);
+        if (write(2, buf, (size_t)std::max(n, 0)) < 0) {
+        }
+        _exit(70);
+    }
+    const struct sigaction& prev = sig == SIGSEGV ? prevSegv : prevBus;
+    if (prev.sa_flags & SA_SIGINFO) {
+        prev.sa_sigaction(sig, info, uc);
+    } else if (prev.sa_handler == SIG_DFL || prev.sa_handler == SIG_IGN) {
+        signal(sig, SIG_DFL);
+        raise(sig);
+    } else {
+        prev.sa_handler(sig);
+    }
+}
+
+static void install_fault_handler() {
+    struct sigaction sa {};
+    sa.sa_sigaction = on_fault;
+    sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGSEGV, &sa, &prevSegv);
+    sigaction(SIGBUS, &sa, &prevBus);
 }
 
 // ---- worker pool ---------------------------------------------------------
 
 struct Pool {
-    std::mutex launchMu, mu;
+    std::mutex launchMu; // one launch at a time, as on one stream
+    std::mutex mu;       // guards job, gen, total, running and err
     std::condition_variable cv, doneCv;
     const Launch* job = nullptr;
     uint64_t gen = 0;
-    std::atomic<uint64_t> next{0};
+    std::atomic<uint64_t> next{0}; // next block to run
     uint64_t total = 0;
     int running = 0;
     std::string err;
@@ -324,8 +513,15 @@ struct Pool {
     }
 
     void loop() {
+        // The fault handler runs here on its own stack: a fiber that
+        // overflowed its stack has none left.
+        stack_t alt{};
+        alt.ss_size = 64 << 10;
+        alt.ss_sp = malloc(alt.ss_size);
+        sigaltstack(&alt, nullptr);
         Worker w;
-        tw = &w;
+        worker = &w;
+        memset(smem4, 0xff, kMaxShared);
         uint64_t seen = 0;
         for (;;) {
             const Launch* L;
@@ -336,10 +532,10 @@ struct Pool {
                 L = job;
             }
             w.launch = L;
-            uint64_t gx = L->grid.x, gy = L->grid.y;
+            uint64_t gx = L->grid.x, gy = L->grid.y, nthreads = (uint64_t)L->block.x * L->block.y * L->block.z;
             for (uint64_t b; (b = next.fetch_add(1)) < total;) {
                 uint3 bid{(unsigned)(b % gx), (unsigned)(b / gx % gy), (unsigned)(b / (gx * gy))};
-                if (!run_block(&w, *L, bid)) {
+                if (!Block{&w, *L, bid, nthreads}.run()) {
                     next.store(total);
                     std::lock_guard<std::mutex> lk(mu);
                     if (err.empty()) err = w.err;
@@ -353,8 +549,6 @@ struct Pool {
     }
 
     // run executes every block of L and returns the first fault, or "".
-    // Launches from several host threads run one after another, as on one
-    // stream.
     std::string run(const Launch& L) {
         std::lock_guard<std::mutex> one(launchMu);
         std::unique_lock<std::mutex> lk(mu);
@@ -372,6 +566,7 @@ struct Pool {
 
 static Pool* pool() {
     static Pool* p = [] {
+        install_fault_handler();
         Pool* p = new Pool;
         int n = (int)std::thread::hardware_concurrency();
         if (const char* s = getenv("CUDAEMU_THREADS")) n = atoi(s);
@@ -386,7 +581,7 @@ static Pool* pool() {
 struct Entry {
     const Kernel* k;
     int maxThreads;    // .maxntid product, 1024 without one
-    size_t staticSmem; // bytes of .shared declared in the entry
+    size_t staticSmem; // bytes of the .shared arrays declared in the entry
 };
 
 struct Module {
@@ -395,8 +590,9 @@ struct Module {
 
 // parse_ptx reads the .entry directives of a PTX text: each entry's
 // parameter list, and between it and the next entry its .maxntid and its
-// .shared declarations.
-static CUresult parse_ptx(const char* ptx, Module* m) {
+// .shared arrays (nvcc declares __shared__ variables as .b8 arrays). It
+// returns "" or what is wrong.
+static std::string parse_ptx(const char* ptx, Module* m) {
     std::string s(ptx);
     static const std::regex entry(R"(\.entry\s+([A-Za-z_$][\w$]*)\s*\(([^)]*)\))");
     static const std::regex param(R"(\.param\b)");
@@ -405,10 +601,7 @@ static CUresult parse_ptx(const char* ptx, Module* m) {
     std::vector<std::smatch> found;
     for (auto it = std::sregex_iterator(s.begin(), s.end(), entry); it != std::sregex_iterator(); ++it)
         found.push_back(*it);
-    if (found.empty()) {
-        fprintf(stderr, "cudaemu: cuModuleLoadData: no .entry in the image\n");
-        return CUDA_ERROR_INVALID_IMAGE;
-    }
+    if (found.empty()) return "no .entry in the image";
     for (size_t i = 0; i < found.size(); i++) {
         std::string name = found[i][1], params = found[i][2];
         size_t from = found[i].position() + found[i].length();
@@ -418,46 +611,32 @@ static CUresult parse_ptx(const char* ptx, Module* m) {
         const Kernel* k = nullptr;
         for (const Kernel& c : kKernels)
             if (name == c.name) k = &c;
-        if (!k) {
-            fprintf(stderr, "cudaemu: PTX entry %s is not among the emulator's kernels\n", name.c_str());
-            return CUDA_ERROR_INVALID_IMAGE;
-        }
-        if (k->arity != arity) {
-            fprintf(stderr, "cudaemu: PTX entry %s has %d parameters, kernels.cu's %d\n", name.c_str(), arity, k->arity);
-            return CUDA_ERROR_INVALID_IMAGE;
-        }
+        if (!k) return "PTX entry " + name + " is not among the emulator's kernels";
+        if (k->arity != arity)
+            return "PTX entry " + name + " has " + std::to_string(arity) + " parameters, kernels.cu's " +
+                   std::to_string(k->arity);
         Entry e{k, 1024, 0};
         std::string directives = body.substr(0, body.find('{'));
         std::smatch nm;
-        if (std::regex_search(directives, nm, maxntid)) e.maxThreads = std::stoi(nm[1]) * std::stoi(nm[2]) * std::stoi(nm[3]);
+        if (std::regex_search(directives, nm, maxntid))
+            e.maxThreads = std::stoi(nm[1]) * std::stoi(nm[2]) * std::stoi(nm[3]);
         for (auto it = std::sregex_iterator(body.begin(), body.end(), shared); it != std::sregex_iterator(); ++it)
             e.staticSmem += std::stoul((*it)[1]);
         m->entries[name] = e;
     }
-    return CUDA_SUCCESS;
-}
-
-// ---- memory --------------------------------------------------------------
-
-struct Alloc {
-    char* map;
-    size_t mapLen, size;
-};
-static std::mutex memMu;
-static std::map<uintptr_t, Alloc> allocs; // by device address
-
-static uintptr_t round_up(uintptr_t n, uintptr_t m) { return (n + m - 1) / m * m; }
-
-// inside reports whether [p, p+n) lies in one allocation.
-static bool inside(uintptr_t p, size_t n) {
-    std::lock_guard<std::mutex> lk(memMu);
-    auto it = allocs.upper_bound(p);
-    if (it == allocs.begin()) return false;
-    --it;
-    return p >= it->first && p + n <= it->first + it->second.size && p + n >= p;
+    return "";
 }
 
 static std::atomic<CUresult> sticky{CUDA_SUCCESS};
+static int ctxToken;
+static thread_local CUcontext current; // cuCtxSetCurrent's, per OS thread
+
+// ready is the check before a call that needs a context: the sticky error
+// of a failed launch, then a current context.
+static CUresult ready() {
+    if (sticky.load() != CUDA_SUCCESS) return sticky.load();
+    return current ? CUDA_SUCCESS : CUDA_ERROR_INVALID_CONTEXT;
+}
 
 } // namespace emu
 
@@ -510,8 +689,6 @@ CUresult cuDeviceGetAttribute(int* v, CUdevice_attribute a, CUdevice d) {
     return CUDA_SUCCESS;
 }
 
-static int ctxToken;
-
 CUresult cuDevicePrimaryCtxRetain(CUcontext* c, CUdevice d) {
     if (!c) return CUDA_ERROR_INVALID_VALUE;
     if (d != 0) return CUDA_ERROR_INVALID_DEVICE;
@@ -519,27 +696,39 @@ CUresult cuDevicePrimaryCtxRetain(CUcontext* c, CUdevice d) {
     return CUDA_SUCCESS;
 }
 
-CUresult cuCtxSetCurrent(CUcontext c) { return c == (CUcontext)&ctxToken || !c ? CUDA_SUCCESS : CUDA_ERROR_INVALID_CONTEXT; }
-
-CUresult cuCtxSynchronize(void) { return sticky.load(); }
-
-CUresult cuModuleLoadData(CUmodule* mod, const void* image) {
-    if (!mod || !image) return CUDA_ERROR_INVALID_VALUE;
-    Module* m = new Module;
-    CUresult r = parse_ptx((const char*)image, m);
-    if (r != CUDA_SUCCESS) {
-        delete m;
-        return r;
-    }
-    *mod = (CUmodule)m;
+CUresult cuCtxSetCurrent(CUcontext c) {
+    if (c && c != (CUcontext)&ctxToken) return CUDA_ERROR_INVALID_CONTEXT;
+    current = c;
     return CUDA_SUCCESS;
 }
 
-CUresult cuModuleLoadDataEx(CUmodule* mod, const void* image, unsigned int, CUjit_option*, void**) {
-    return cuModuleLoadData(mod, image);
+CUresult cuCtxSynchronize(void) { return ready(); }
+
+CUresult cuModuleLoadDataEx(CUmodule* mod, const void* image, unsigned int n, CUjit_option* opts, void** vals) {
+    if (CUresult r = ready()) return r;
+    if (!mod || !image || (n && (!opts || !vals))) return CUDA_ERROR_INVALID_VALUE;
+    Module* m = new Module;
+    std::string err = parse_ptx((const char*)image, m);
+    if (err.empty()) {
+        *mod = (CUmodule)m;
+        return CUDA_SUCCESS;
+    }
+    delete m;
+    fprintf(stderr, "cudaemu: cuModuleLoadData: %s\n", err.c_str());
+    char* log = nullptr;
+    size_t size = 0;
+    for (unsigned i = 0; i < n; i++) {
+        if (opts[i] == CU_JIT_ERROR_LOG_BUFFER) log = (char*)vals[i];
+        if (opts[i] == CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES) size = (size_t)(uintptr_t)vals[i];
+    }
+    if (log && size) snprintf(log, size, "cudaemu: %s", err.c_str());
+    return CUDA_ERROR_INVALID_IMAGE;
 }
 
+CUresult cuModuleLoadData(CUmodule* mod, const void* image) { return cuModuleLoadDataEx(mod, image, 0, nullptr, nullptr); }
+
 CUresult cuModuleGetFunction(CUfunction* f, CUmodule mod, const char* name) {
+    if (CUresult r = ready()) return r;
     if (!f || !mod || !name) return CUDA_ERROR_INVALID_VALUE;
     Module* m = (Module*)mod;
     auto it = m->entries.find(name);
@@ -550,7 +739,7 @@ CUresult cuModuleGetFunction(CUfunction* f, CUmodule mod, const char* name) {
 
 CUresult cuLaunchKernel(CUfunction f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz,
                         unsigned smem, CUstream, void** params, void** extra) {
-    if (sticky.load() != CUDA_SUCCESS) return sticky.load();
+    if (CUresult r = ready()) return r;
     if (!f || extra || (!params && ((Entry*)f)->k->arity > 0)) return CUDA_ERROR_INVALID_VALUE;
     const Entry* e = (const Entry*)f;
     unsigned long threads = (unsigned long)bx * by * bz;
@@ -572,6 +761,10 @@ CUresult cuLaunchKernel(CUfunction f, unsigned gx, unsigned gy, unsigned gz, uns
     }
     Launch L{e->k, dim3{gx, gy, gz}, dim3{bx, by, bz}, smem, params};
     std::string err = pool()->run(L);
+    if (err.empty()) {
+        std::string red = red_zone_fault();
+        if (!red.empty()) err = std::string(e->k->name) + ": " + red;
+    }
     if (!err.empty()) {
         fprintf(stderr, "cudaemu: kernel fault: %s\n", err.c_str());
         sticky.store(CUDA_ERROR_LAUNCH_FAILED);
@@ -581,22 +774,25 @@ CUresult cuLaunchKernel(CUfunction f, unsigned gx, unsigned gy, unsigned gz, uns
 }
 
 CUresult cuMemAlloc_v2(CUdeviceptr* p, size_t n) {
+    if (CUresult r = ready()) return r;
     if (!p || n == 0) return CUDA_ERROR_INVALID_VALUE;
-    size_t body = round_up(n, kPage), len = body + kPage;
+    size_t body = round_up(n + kRedZone, kPage), len = body + 2 * kPage;
     char* m = (char*)mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (m == MAP_FAILED) return CUDA_ERROR_OUT_OF_MEMORY;
-    mprotect(m + body, kPage, PROT_NONE);
+    mprotect(m, kPage, PROT_NONE);
+    mprotect(m + kPage + body, kPage, PROT_NONE);
     // 256-byte aligned like cuMemAlloc, ending as near the guard page as
     // that allows.
-    char* d = m + body - round_up(n, 256);
-    memset(d, 0xff, n);
+    char* d = m + kPage + body - round_up(n, 256);
+    memset(d - kRedZone, 0xff, round_up(n, 256) + kRedZone);
     std::lock_guard<std::mutex> lk(memMu);
-    allocs[(uintptr_t)d] = Alloc{m, len, n};
+    allocs[(uintptr_t)d] = Alloc{m, len, m + kPage, n};
     *p = (CUdeviceptr)(uintptr_t)d;
     return CUDA_SUCCESS;
 }
 
 CUresult cuMemFree_v2(CUdeviceptr p) {
+    if (CUresult r = ready()) return r;
     std::lock_guard<std::mutex> lk(memMu);
     auto it = allocs.find((uintptr_t)p);
     if (it == allocs.end()) return CUDA_ERROR_INVALID_VALUE;
@@ -606,21 +802,24 @@ CUresult cuMemFree_v2(CUdeviceptr p) {
 }
 
 CUresult cuMemcpyHtoD_v2(CUdeviceptr dst, const void* src, size_t n) {
+    if (CUresult r = ready()) return r;
     if (!inside((uintptr_t)dst, n) || (!src && n)) return CUDA_ERROR_INVALID_VALUE;
     memcpy((void*)(uintptr_t)dst, src, n);
-    return sticky.load();
+    return CUDA_SUCCESS;
 }
 
 CUresult cuMemcpyDtoH_v2(void* dst, CUdeviceptr src, size_t n) {
+    if (CUresult r = ready()) return r;
     if (!inside((uintptr_t)src, n) || (!dst && n)) return CUDA_ERROR_INVALID_VALUE;
     memcpy(dst, (const void*)(uintptr_t)src, n);
-    return sticky.load();
+    return CUDA_SUCCESS;
 }
 
 CUresult cuMemsetD8_v2(CUdeviceptr dst, unsigned char v, size_t n) {
+    if (CUresult r = ready()) return r;
     if (!inside((uintptr_t)dst, n)) return CUDA_ERROR_INVALID_VALUE;
     memset((void*)(uintptr_t)dst, v, n);
-    return sticky.load();
+    return CUDA_SUCCESS;
 }
 
 } // extern "C"

@@ -29,6 +29,12 @@ MUTANTS = [
      "TestMatvec"),
     ("matvec: warp reduction after a lane exits",
      "    acc = warp_sum(acc);", "    if (lane == 31) return;\n    acc = warp_sum(acc);", "TestMatvec"),
+    ("block_sum: red[] overwritten before every warp has read it (first barrier removed)",
+     "    v = warp_sum(v);\n    __syncthreads();\n    if (lane == 0) red[w] = v;",
+     "    v = warp_sum(v);\n    if (lane == 0) red[w] = v;", "TestLayerNorm"),
+    ("matmul_tc: only lane 0 stores the accumulator tile",
+     "            wmma::store_matrix_sync(&Cs[", "            if ((tid & 31) == 0) wmma::store_matrix_sync(&Cs[",
+     "TestMatmul"),
     ("matmul_tc: wmma stride off by one",
      "load_matrix_sync(a[i], &As[(wm * 32 + i * 16) * LDS + kk], LDS);",
      "load_matrix_sync(a[i], &As[(wm * 32 + i * 16) * LDS + kk], LDS + 1);", "TestMatmul"),
@@ -53,18 +59,52 @@ def run(cmd, **kw):
     return subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kw)
 
 
+# What a caught mutant's output shows: an emulator fault, a UBSan report, a
+# crash, or a failed test. Anything else (a missing file, a symbol lookup
+# error) is a broken setup, not a catch.
+SIGNS = ("cudaemu:", "runtime error:", "killed by signal", "--- FAIL")
+
+
+def build_lib(cxx, flags, kernels, out):
+    r = run([cxx, *flags, "-shared", "-Wl,-soname,libcuda.so.1", "-Icudakern/emu/include", "-include",
+             "emu_cuda.h", f'-DCUDAEMU_KERNELS="{kernels}"', "-o", out, "cudakern/emu/libcuda.cc", "-lpthread"])
+    return r.returncode == 0, r.stdout
+
+
+def run_tests(test_bin, libdir, tests):
+    env = dict(os.environ, LD_LIBRARY_PATH=libdir)
+    try:
+        r = run([test_bin, "-test.run", f"^({tests})$", "-test.count", "1"], env=env, cwd="cudakern", timeout=600)
+        return r.returncode, r.stdout
+    except subprocess.TimeoutExpired:
+        return -1, "timed out"
+
+
 def main():
     root = os.getcwd()
     src = open(os.path.join(root, "cudakern/kernels.cu")).read()
     build = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else tempfile.mkdtemp(prefix="cudaemu-mutants-"))
     os.makedirs(build, exist_ok=True)
-    cxx = os.environ.get("CXX", "g++")
-    flags = shlex.split(os.environ.get("CUDAEMU_CXXFLAGS", "-std=c++17 -O1 -fPIC -fvisibility=hidden "
-                                       "-fno-strict-aliasing -fsanitize=alignment -fno-sanitize-recover=alignment"))
+    cxx = os.environ.get("CXX") or "g++"
+    flags = shlex.split(os.environ.get("CUDAEMU_CXXFLAGS") or "-std=c++17 -O2 -fPIC -fvisibility=hidden "
+                        "-fno-strict-aliasing -fsanitize=alignment -fno-sanitize-recover=alignment")
     test_bin = os.path.join(build, "cudakern.test")
     r = run([os.environ.get("GO", "go"), "test", "-c", "-tags", "cuda", "-o", test_bin, "./cudakern"])
     if r.returncode:
         sys.exit("building the cuda-tagged test binary failed:\n" + r.stdout)
+
+    # Control: the unaltered source must pass every test the mutants use.
+    base = os.path.join(build, "base")
+    os.makedirs(base, exist_ok=True)
+    ok, out = build_lib(cxx, flags, os.path.join(root, "cudakern/kernels.cu"), os.path.join(base, "libcuda.so.1"))
+    if not ok:
+        sys.exit("the emulator does not build:\n" + out)
+    all_tests = "|".join(sorted({m[3] for m in MUTANTS}))
+    rc, out = run_tests(test_bin, base, all_tests)
+    if rc != 0:
+        sys.exit(f"control run failed: the unaltered kernels fail {all_tests}:\n{out[-3000:]}")
+    print(f"control   unaltered kernels.cu passes {all_tests}")
+
     survivors = 0
     for i, (desc, old, new, tests) in enumerate(MUTANTS):
         if src.count(old) != 1:
@@ -73,23 +113,19 @@ def main():
         os.makedirs(d, exist_ok=True)
         with open(os.path.join(d, "kernels.cu"), "w") as f:
             f.write(src.replace(old, new))
-        lib = os.path.join(d, "libcuda.so.1")
-        r = run([cxx, *flags, "-shared", "-Wl,-soname,libcuda.so.1", "-Icudakern/emu/include", "-include",
-                 "emu_cuda.h", f'-DCUDAEMU_KERNELS="{d}/kernels.cu"', "-o", lib, "cudakern/emu/libcuda.cc",
-                 "-lpthread"])
-        if r.returncode:
-            sys.exit(f"mutant {desc!r} does not compile:\n{r.stdout}")
-        env = dict(os.environ, LD_LIBRARY_PATH=d)
-        try:
-            r = run([test_bin, "-test.run", f"^{tests}$", "-test.count", "1"], env=env, cwd="cudakern", timeout=600)
-            caught, how = r.returncode != 0, r.stdout
-        except subprocess.TimeoutExpired:
-            caught, how = True, "timed out"
-        lines = [l for l in how.splitlines() if "cudaemu:" in l or "runtime error" in l or "SIGSEGV" in l
-                 or l.startswith("--- FAIL") or "timed out" in l]
+        ok, out = build_lib(cxx, flags, os.path.join(d, "kernels.cu"), os.path.join(d, "libcuda.so.1"))
+        if not ok:
+            sys.exit(f"mutant {desc!r} does not compile:\n{out}")
+        rc, out = run_tests(test_bin, d, tests)
+        if rc < -1:  # killed by a signal without the emulator's message
+            out += f"\nkilled by signal {-rc}"
+        lines = [l.strip() for l in out.splitlines() if any(s in l for s in SIGNS) or "timed out" in l]
+        caught = rc != 0 and bool(lines)
+        if rc != 0 and not lines:
+            sys.exit(f"mutant {desc!r}: the tests failed without a fault or a failed test; broken setup?\n{out[-2000:]}")
         print(f"{'caught ' if caught else 'SURVIVED'}  {desc}  ({tests})")
         for l in lines[:2]:
-            print("          " + l.strip())
+            print("          " + l)
         survivors += not caught
     if survivors:
         sys.exit(f"{survivors} mutant(s) survived")

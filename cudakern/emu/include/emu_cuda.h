@@ -41,15 +41,23 @@ namespace emu {
 extern thread_local uint3 tl_threadIdx, tl_blockIdx;
 extern thread_local dim3 tl_blockDim, tl_gridDim;
 
-// sync_block is __syncthreads: it returns once every live thread of the
-// block has reached it.
-void sync_block();
-// shfl_xor exchanges v across the lanes of the calling warp; all 32 lanes
-// must take part (mask 0xffffffff), as the kernels assume.
-float shfl_xor(unsigned mask, float v, int lane_mask);
-// lane0 reports whether the calling thread is lane 0 of its warp (the lane
-// that performs the warp-collective wmma operations).
-bool lane0();
+// sync_block is __syncthreads at source line `site`: it returns once every
+// thread of the block waits at the same __syncthreads. A thread that has
+// exited, or waits at another one, is a fault.
+void sync_block(int site);
+// shfl_xor exchanges v across the 32 lanes of the calling warp, all of
+// which must be at the same call (site) with a full mask.
+float shfl_xor_float(unsigned mask, float v, int lane_mask, int site);
+template <typename T> inline T shfl_xor(unsigned mask, T v, int lane_mask, int site) {
+    static_assert(__is_same(T, float), "the emulator's __shfl_xor_sync exchanges float only");
+    return shfl_xor_float(mask, v, lane_mask, site);
+}
+// warp_op_begin starts a warp-collective wmma operation: every lane of the
+// warp must call it with the same op, address and ldm, or the launch
+// faults. It returns true in lane 0, which performs the operation for the
+// warp; warp_op_end then waits for it.
+bool warp_op_begin(int op, const void* p, unsigned long ldm);
+void warp_op_end(int op);
 // fault stops the launch with a message (a misuse a GPU would fault on or
 // compute garbage from). It does not return.
 [[noreturn]] void fault(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -60,9 +68,11 @@ bool lane0();
 #define blockDim (emu::tl_blockDim)
 #define gridDim (emu::tl_gridDim)
 
-inline void __syncthreads() { emu::sync_block(); }
-inline float __shfl_xor_sync(unsigned mask, float v, int lane_mask) { return emu::shfl_xor(mask, v, lane_mask); }
+#define __syncthreads() emu::sync_block(__LINE__)
+#define __shfl_xor_sync(mask, v, lane_mask) emu::shfl_xor((mask), (v), (lane_mask), __LINE__)
 
+// The CUDA versions are approximate (rsqrtf) or may be contracted to FMA
+// by nvcc; these are IEEE, so results differ in the last bits.
 inline float rsqrtf(float x) { return 1.f / sqrtf(x); }
 
 // __ldg is a read-only load; a misaligned vector load faults on a GPU.
