@@ -443,8 +443,10 @@ static std::string red_zone_fault() {
             if (p == d) p += a.size;
             if (p < hi && *p != 0xff) {
                 char buf[200];
-                snprintf(buf, sizeof buf, "wrote %td bytes %s the allocation at %p of %zu bytes", p < d ? d - p : p - (d + a.size) + 1,
-                         p < d ? "before" : "past the end of", (const void*)d, a.size);
+                bool before = p < d;
+                snprintf(buf, sizeof buf, "wrote %td bytes %s the allocation at %p of %zu bytes",
+                         before ? d - p : p - (d + a.size) + 1, before ? "before" : "past the end of", (const void*)d,
+                         a.size);
                 return buf;
             }
         }
