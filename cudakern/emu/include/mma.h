@@ -46,27 +46,19 @@ inline void fill_fragment(fragment<Use, M, N, K, T, L>& f, float v) {
     emu::warp_op_end(detail::kFill);
 }
 
-template <int M, int N, int K, typename L>
-inline void load_matrix_sync(fragment<matrix_a, M, N, K, __half, L>& f, const __half* p, unsigned ldm) {
-    if (emu::warp_op_begin(detail::kLoadA, p, ldm)) {
+// load_matrix_sync loads matrix_a (M x K) or matrix_b (K x N): element (i, j)
+// of the tile is p[i*ldm + j] in row-major layout, p[j*ldm + i] in
+// column-major.
+template <typename Use, int M, int N, int K, typename L>
+inline void load_matrix_sync(fragment<Use, M, N, K, __half, L>& f, const __half* p, unsigned ldm) {
+    constexpr int op = __is_same(Use, matrix_a) ? detail::kLoadA : detail::kLoadB;
+    if (emu::warp_op_begin(op, p, ldm)) {
         detail::check(p, ldm, 2, "load_matrix_sync");
         constexpr bool row = __is_same(L, row_major);
-        for (int r = 0; r < 16; r++)
-            for (int c = 0; c < 16; c++) f.v[r * 16 + c] = __half2float(row ? p[r * ldm + c] : p[c * ldm + r]);
+        for (int i = 0; i < 16; i++)
+            for (int j = 0; j < 16; j++) f.v[i * 16 + j] = __half2float(row ? p[i * ldm + j] : p[j * ldm + i]);
     }
-    emu::warp_op_end(detail::kLoadA);
-}
-
-template <int M, int N, int K, typename L>
-inline void load_matrix_sync(fragment<matrix_b, M, N, K, __half, L>& f, const __half* p, unsigned ldm) {
-    if (emu::warp_op_begin(detail::kLoadB, p, ldm)) {
-        detail::check(p, ldm, 2, "load_matrix_sync");
-        constexpr bool row = __is_same(L, row_major);
-        // matrix_b is K x N: element (k, n).
-        for (int k = 0; k < 16; k++)
-            for (int n = 0; n < 16; n++) f.v[k * 16 + n] = __half2float(row ? p[k * ldm + n] : p[n * ldm + k]);
-    }
-    emu::warp_op_end(detail::kLoadB);
+    emu::warp_op_end(op);
 }
 
 template <int M, int N, int K, typename LA, typename LB>
