@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/labcoreai/tokbench/gpt"
+	"github.com/labcoreai/tokbench/gpt/gpttest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -40,7 +41,7 @@ func hbmBandwidth(gpu string) float64 {
 func benchModel(name string) (*gpt.Model, error) {
 	switch name {
 	case "fixture":
-		d := fixtureDir("learned_bias")
+		d := gpttest.Dir("learned_bias")
 		ld, err := gpt.LoadLocal(d+"/ckpt.pt", d+"/meta.json", "")
 		if err != nil {
 			return nil, err

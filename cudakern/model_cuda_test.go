@@ -24,25 +24,6 @@ const (
 	ambiguous = 0.05
 )
 
-var fixtureModels = gpttest.Models
-
-type (
-	pathRef    = gpttest.Path
-	greedyRef  = gpttest.Greedy
-	fixtureRef = gpttest.Ref
-)
-
-func fixtureDir(name string) string { return gpttest.Dir(name) }
-
-func loadFixture(t *testing.T, name string) (*gpt.Loaded, *fixtureRef) {
-	t.Helper()
-	ld, err := gpt.LoadLocal(gpttest.Checkpoint(name), gpttest.Meta(name), "")
-	require.NoError(t, err)
-	r, err := gpttest.LoadRef(name)
-	require.NoError(t, err)
-	return ld, r
-}
-
 // rounded returns a copy of m whose weights are rounded to fp16: what the
 // GPU holds, run by the fp32 CPU engine.
 func rounded(m *gpt.Model) *gpt.Model {
@@ -126,9 +107,9 @@ func replay(t *testing.T, b gpt.Backend, bs int, prompt, ids []int, useKV bool, 
 // recorded steps, through the slide past block_size, with and without the
 // KV cache.
 func TestFixtureLogits(t *testing.T) {
-	for _, name := range fixtureModels {
+	for _, name := range gpttest.Models {
 		t.Run(name, func(t *testing.T) {
-			ld, ref := loadFixture(t, name)
+			ld, ref := gpttest.MustLoad(t, name), gpttest.MustRef(t, name)
 			newDev(t) // bind this goroutine's thread
 			g := openGPU(t, ld.Model)
 			cpu, err := gpt.NewCPU(rounded(ld.Model))
@@ -150,7 +131,7 @@ func TestFixtureLogits(t *testing.T) {
 			for _, c := range []struct {
 				what   string
 				prompt []int
-				ref    greedyRef
+				ref    gpttest.Greedy
 			}{{"prompt", ref.PromptIDs, ref.Greedy}, {"long prompt", lp.PromptIDs, lp.Greedy}} {
 				for _, useKV := range []bool{true, false} {
 					path := c.ref.NoCache
@@ -188,9 +169,9 @@ func greedySampler(*testing.T) *sampler.Sampler { return gpttest.GreedySampler()
 // of the CPU engine, which matches PyTorch to 1e-4, below `ambiguous`);
 // tokens after such a step are not compared, and the step is logged.
 func TestFixtureGreedyTokens(t *testing.T) {
-	for _, name := range fixtureModels {
+	for _, name := range gpttest.Models {
 		t.Run(name, func(t *testing.T) {
-			ld, ref := loadFixture(t, name)
+			ld, ref := gpttest.MustLoad(t, name), gpttest.MustRef(t, name)
 			newDev(t)
 			g := openGPU(t, ld.Model)
 			cpu, err := gpt.NewCPU(ld.Model)
@@ -200,7 +181,7 @@ func TestFixtureGreedyTokens(t *testing.T) {
 			for _, c := range []struct {
 				what   string
 				prompt []int
-				ref    greedyRef
+				ref    gpttest.Greedy
 			}{{"prompt", ref.PromptIDs, ref.Greedy}, {"long prompt", ref.LongPrompt.PromptIDs, ref.LongPrompt.Greedy}} {
 				for _, useKV := range []bool{true, false} {
 					path := c.ref.NoCache
@@ -329,10 +310,10 @@ func TestRegisteredAsCUDA(t *testing.T) {
 // model rounded on upload, so the GPU gives the same logits, bit for bit,
 // through prefill and decode steps.
 func TestFP16ModelMatchesFP32Model(t *testing.T) {
-	for _, name := range fixtureModels {
+	for _, name := range gpttest.Models {
 		t.Run(name, func(t *testing.T) {
-			ld32, r := loadFixture(t, name)
-			ld16, _ := loadFixture(t, name)
+			ld32, r := gpttest.MustLoad(t, name), gpttest.MustRef(t, name)
+			ld16 := gpttest.MustLoad(t, name)
 			require.NoError(t, ld16.Model.ConvertTo("fp16"))
 			require.Equal(t, "fp16", ld16.Model.DType())
 			b32, b16 := openGPU(t, ld32.Model), openGPU(t, ld16.Model)

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/labcoreai/tokbench/gpt"
+	"github.com/labcoreai/tokbench/gpt/gpttest"
 	"github.com/labcoreai/tokbench/weights"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -16,7 +17,7 @@ import (
 
 func fixtureCheckpoint(t *testing.T) (*weights.Checkpoint, gpt.Config) {
 	t.Helper()
-	path := filepath.Join(fixtureDir("learned_bias"), "ckpt.pt")
+	path := filepath.Join(gpttest.Dir("learned_bias"), "ckpt.pt")
 	ck, err := weights.LoadCheckpoint(path)
 	require.NoError(t, err)
 	cfg, err := gpt.ConfigFromMap(ck.ModelConfig, "model_config")
@@ -79,18 +80,18 @@ func TestUnknownTensorsAreWarnings(t *testing.T) {
 }
 
 func TestTruncatedCheckpointIsAClearError(t *testing.T) {
-	src := filepath.Join(fixtureDir("learned_bias"), "ckpt.pt")
+	src := filepath.Join(gpttest.Dir("learned_bias"), "ckpt.pt")
 	data, err := os.ReadFile(src)
 	require.NoError(t, err)
 	cut := filepath.Join(t.TempDir(), "cut.pt")
 	require.NoError(t, os.WriteFile(cut, data[:len(data)/2], 0o644))
-	_, err = gpt.LoadLocal(cut, filepath.Join(fixtureDir("learned_bias"), "meta.json"), "")
+	_, err = gpt.LoadLocal(cut, filepath.Join(gpttest.Dir("learned_bias"), "meta.json"), "")
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "cut.pt")
 }
 
 func TestPromptErrors(t *testing.T) {
-	ld := loadFixture(t, "learned_bias")
+	ld := gpttest.MustLoad(t, "learned_bias")
 	_, err := ld.Tokenizer.Encode("ROMEO: ¿qué?")
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), `"¿"`)
@@ -104,10 +105,10 @@ func TestPromptErrors(t *testing.T) {
 // The safetensors export (lm_head.weight kept, wte.weight dropped) computes
 // exactly what the checkpoint does.
 func TestExportMatchesCheckpoint(t *testing.T) {
-	d := fixtureDir("learned_bias")
+	d := gpttest.Dir("learned_bias")
 	ex, err := gpt.LoadExport(filepath.Join(d, "config.json"), filepath.Join(d, "tokenizer.json"), filepath.Join(d, "model.safetensors"), "char")
 	require.NoError(t, err)
-	ref := loadRef(t, "learned_bias")
+	ref := gpttest.MustRef(t, "learned_bias")
 	b, err := gpt.NewCPU(ex.Model)
 	require.NoError(t, err)
 	got, err := b.Prefill(ref.PromptIDs)

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/labcoreai/tokbench/gpt"
+	"github.com/labcoreai/tokbench/gpt/gpttest"
 	"github.com/labcoreai/tokbench/weights"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -16,7 +17,7 @@ import (
 func TestBlockSizeOutOfProportion(t *testing.T) {
 	for _, name := range []string{"learned_bias", "rope_nobias"} {
 		t.Run(name, func(t *testing.T) {
-			path := filepath.Join(fixtureDir(name), "ckpt.pt")
+			path := filepath.Join(gpttest.Dir(name), "ckpt.pt")
 			ck, err := weights.LoadCheckpoint(path)
 			require.NoError(t, err)
 			cfg, err := gpt.ConfigFromMap(ck.ModelConfig, "model_config")
@@ -43,7 +44,7 @@ func TestBlockSizeOutOfProportion(t *testing.T) {
 // A RoPE model with a long but reasonable context still loads: the
 // buffers may take 256 MiB whatever the weights.
 func TestLongContextRoPEStillLoads(t *testing.T) {
-	path := filepath.Join(fixtureDir("rope_nobias"), "ckpt.pt")
+	path := filepath.Join(gpttest.Dir("rope_nobias"), "ckpt.pt")
 	ck, err := weights.LoadCheckpoint(path)
 	require.NoError(t, err)
 	cfg, err := gpt.ConfigFromMap(ck.ModelConfig, "model_config")

@@ -7,6 +7,7 @@ import (
 
 	"github.com/labcoreai/tokbench/gpt"
 	"github.com/labcoreai/tokbench/gpt/cpukern"
+	"github.com/labcoreai/tokbench/gpt/gpttest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -26,9 +27,9 @@ func relDiff(want, got []float32) float64 {
 }
 
 func TestFP16WeightsMatchPyTorchWithinTolerance(t *testing.T) {
-	for _, name := range fixtureModels {
+	for _, name := range gpttest.Models {
 		t.Run(name, func(t *testing.T) {
-			ref, ld := loadRef(t, name), loadFixture(t, name)
+			ref, ld := gpttest.MustRef(t, name), gpttest.MustLoad(t, name)
 			fp32 := ld.Model.WeightBytes()
 			require.NoError(t, ld.Model.ConvertTo("fp16"))
 			assert.Equal(t, "fp16", ld.Model.DType())

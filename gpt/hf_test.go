@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/labcoreai/tokbench/gpt"
+	"github.com/labcoreai/tokbench/gpt/gpttest"
 	"github.com/labcoreai/tokbench/weights"
 	"github.com/labcoreai/tokbench/weights/hub"
 	"github.com/labcoreai/tokbench/weights/hub/hubtest"
@@ -27,7 +28,7 @@ func exportFiles(t *testing.T) map[string][]byte {
 	t.Helper()
 	files := map[string][]byte{}
 	for _, name := range []string{gpt.ExportConfig, gpt.ExportTokenizer, gpt.ExportWeights} {
-		b, err := os.ReadFile(filepath.Join(fixtureDir("learned_bias"), name))
+		b, err := os.ReadFile(filepath.Join(gpttest.Dir("learned_bias"), name))
 		require.NoError(t, err)
 		files[name] = b
 	}
@@ -63,7 +64,7 @@ func loadHF(id, tok string) (*gpt.Loaded, error) {
 
 // promptLogits runs the fixture's prompt through ld and checks the logits
 // against PyTorch's.
-func checkPromptLogits(t *testing.T, ld *gpt.Loaded, ref *fixtureRef) []float32 {
+func checkPromptLogits(t *testing.T, ld *gpt.Loaded, ref *gpttest.Ref) []float32 {
 	t.Helper()
 	ids, err := ld.Tokenizer.Encode(ref.Prompt)
 	require.NoError(t, err)
@@ -95,8 +96,8 @@ func cachedFile(t *testing.T, cacheDir, id, revision, filename string) string {
 }
 
 func TestLoadHFMatchesLocalCheckpoint(t *testing.T) {
-	ref := loadRef(t, "learned_bias")
-	local := loadFixture(t, "learned_bias")
+	ref := gpttest.MustRef(t, "learned_bias")
+	local := gpttest.MustLoad(t, "learned_bias")
 	files := exportFiles(t)
 	s, commit, home := serveRepo(t, hfRepo, files)
 
@@ -201,9 +202,9 @@ func writeSafetensors(t *testing.T, path string, tensors map[string]*weights.Ten
 }
 
 func TestLoadHFTiedMatrixAsWTE(t *testing.T) {
-	ref := loadRef(t, "learned_bias")
+	ref := gpttest.MustRef(t, "learned_bias")
 	files := exportFiles(t)
-	tensors, err := weights.LoadSafetensors(filepath.Join(fixtureDir("learned_bias"), gpt.ExportWeights))
+	tensors, err := weights.LoadSafetensors(filepath.Join(gpttest.Dir("learned_bias"), gpt.ExportWeights))
 	require.NoError(t, err)
 	require.Contains(t, tensors, "lm_head.weight", "the fixture export keeps lm_head.weight (safetensors save_model)")
 	require.NotContains(t, tensors, "wte.weight")

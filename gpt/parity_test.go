@@ -11,31 +11,8 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// The fixtures are real PyTorch models and their outputs, made by
+// The fixtures (gpttest) are real PyTorch models and their outputs, made by
 // testdata/gen/make_fixtures.py (make fixtures).
-var fixtureModels = gpttest.Models
-
-type (
-	pathRef    = gpttest.Path
-	greedyRef  = gpttest.Greedy
-	fixtureRef = gpttest.Ref
-)
-
-func fixtureDir(name string) string { return gpttest.Dir(name) }
-
-func loadRef(t *testing.T, name string) *fixtureRef {
-	t.Helper()
-	r, err := gpttest.LoadRef(name)
-	require.NoError(t, err)
-	return r
-}
-
-func loadFixture(t *testing.T, name string) *gpt.Loaded {
-	t.Helper()
-	ld, err := gpt.LoadLocal(gpttest.Checkpoint(name), gpttest.Meta(name), "")
-	require.NoError(t, err)
-	return ld
-}
 
 // assertClose checks got against PyTorch's want within 1e-4 of max |want|.
 func assertClose(t *testing.T, want, got []float32, what string) {
@@ -52,9 +29,9 @@ func assertClose(t *testing.T, want, got []float32, what string) {
 func greedySampler(*testing.T) *sampler.Sampler { return gpttest.GreedySampler() }
 
 func TestPromptLogitsMatchPyTorch(t *testing.T) {
-	for _, name := range fixtureModels {
+	for _, name := range gpttest.Models {
 		t.Run(name, func(t *testing.T) {
-			ref, ld := loadRef(t, name), loadFixture(t, name)
+			ref, ld := gpttest.MustRef(t, name), gpttest.MustLoad(t, name)
 			assert.InDelta(t, ref.ParamsM, ld.Model.Config.ParamsM(), 1e-9, "params_m")
 			ids, err := ld.Tokenizer.Encode(ref.Prompt)
 			require.NoError(t, err)
@@ -80,7 +57,7 @@ func TestPromptLogitsMatchPyTorch(t *testing.T) {
 
 // checkSteps replays a reference sequence and compares the logits at the
 // recorded steps, through the cache or through full forwards.
-func checkSteps(t *testing.T, ld *gpt.Loaded, prompt []int, ref pathRef, useKV bool) {
+func checkSteps(t *testing.T, ld *gpt.Loaded, prompt []int, ref gpttest.Path, useKV bool) {
 	t.Helper()
 	b, err := gpt.NewCPU(ld.Model)
 	require.NoError(t, err)
@@ -112,15 +89,15 @@ func checkSteps(t *testing.T, ld *gpt.Loaded, prompt []int, ref pathRef, useKV b
 }
 
 func TestGreedyMatchesPyTorchThroughTheSlide(t *testing.T) {
-	for _, name := range fixtureModels {
+	for _, name := range gpttest.Models {
 		t.Run(name, func(t *testing.T) {
-			ref, ld := loadRef(t, name), loadFixture(t, name)
+			ref, ld := gpttest.MustRef(t, name), gpttest.MustLoad(t, name)
 			b, err := gpt.NewCPU(ld.Model)
 			require.NoError(t, err)
 			g := gpt.NewGenerator(b, ld.Model.Config)
 			for _, c := range []struct {
 				prompt []int
-				ref    greedyRef
+				ref    gpttest.Greedy
 			}{{ref.PromptIDs, ref.Greedy}, {ref.LongPrompt.PromptIDs, ref.LongPrompt.Greedy}} {
 				require.Greater(t, len(c.prompt)+c.ref.NNew, 2*ld.Model.Config.BlockSize, "the reference must slide past the window")
 				res, err := g.Generate(c.prompt, c.ref.NNew, true, greedySampler(t))

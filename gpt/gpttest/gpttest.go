@@ -9,7 +9,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"testing"
 
+	"github.com/labcoreai/tokbench/gpt"
 	"github.com/labcoreai/tokbench/sampler"
 )
 
@@ -91,6 +93,27 @@ func LoadRef(name string) (*Ref, error) {
 		return nil, fmt.Errorf("gpttest: %s: %w", name, err)
 	}
 	return &r, nil
+}
+
+// MustRef is LoadRef that fails the test on error.
+func MustRef(t testing.TB, name string) *Ref {
+	t.Helper()
+	r, err := LoadRef(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// MustLoad loads the fixture's checkpoint and meta.json (as
+// gpt.LoadLocal), failing the test on error.
+func MustLoad(t testing.TB, name string) *gpt.Loaded {
+	t.Helper()
+	ld, err := gpt.LoadLocal(Checkpoint(name), Meta(name), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ld
 }
 
 // GreedySampler returns a sampler that keeps only the top logit (top_k 1),
