@@ -92,6 +92,10 @@ type Generation struct {
 // Stats summarises per-iteration measurements.
 type Stats struct {
 	Mean, Min, Max float64
+	// StdDev (added key "stddev") is the sample standard deviation
+	// (n-1 in the denominator); nil with fewer than two values, where it
+	// is undefined, and in upstream's reports, which do not have it.
+	StdDev *float64
 }
 
 // Results is the report's "results" object.
@@ -147,6 +151,7 @@ func NewStats(values []float64) (Stats, error) {
 	mean := new(big.Float).SetPrec(53).SetMode(big.ToNearestEven)
 	mean.Quo(sum, new(big.Float).SetInt64(int64(len(values))))
 	s.Mean, _ = mean.Float64()
+	s.StdDev = sampleStdDev(values, s.Mean)
 	return s, nil
 }
 
@@ -221,6 +226,9 @@ func (r *Report) Validate() error {
 		if ok && !(s.Min <= s.Mean && s.Mean <= s.Max) {
 			bad(path, "min %v <= mean %v <= max %v does not hold", s.Min, s.Mean, s.Max)
 		}
+		if s.StdDev != nil && finite(path+".stddev", *s.StdDev) && *s.StdDev < 0 {
+			bad(path+".stddev", "%v is negative", *s.StdDev)
+		}
 	}
 	res := r.Results
 	checkStats("results.tokens_per_sec", res.TokensPerSec)
@@ -271,7 +279,11 @@ func (r *Report) Validate() error {
 // same object, and the added "runtime" object last.
 func (r *Report) tree() node {
 	stats := func(s Stats) node {
-		return newObject().add("mean", floatNode(s.Mean)).add("min", floatNode(s.Min)).add("max", floatNode(s.Max)).n
+		o := newObject().add("mean", floatNode(s.Mean)).add("min", floatNode(s.Min)).add("max", floatNode(s.Max))
+		if s.StdDev != nil {
+			o.add("stddev", floatNode(*s.StdDev))
+		}
+		return o.n
 	}
 	results := newObject().
 		add("iters", intNode(r.Results.Iters)).

@@ -228,7 +228,7 @@ func TestMarkdownTable(t *testing.T) {
 func TestNewStats(t *testing.T) {
 	s, err := NewStats([]float64{3, 1, 2})
 	require.NoError(t, err)
-	assert.Equal(t, Stats{Mean: 2, Min: 1, Max: 3}, s)
+	assert.Equal(t, Stats{Mean: 2, Min: 1, Max: 3, StdDev: ptr(1.0)}, s)
 	// Exact mean: naive summation gives 0.20000000000000004 / ... here.
 	s, err = NewStats([]float64{0.1, 0.2, 0.3})
 	require.NoError(t, err)

@@ -92,7 +92,7 @@ type keySpec struct {
 	sub  []keySpec
 }
 
-var statsSpec = []keySpec{{"mean", "float", nil}, {"min", "float", nil}, {"max", "float", nil}}
+var statsSpec = []keySpec{{"mean", "float", nil}, {"min", "float", nil}, {"max", "float", nil}, {"stddev", "float", nil}}
 
 func reportSpec(cuda, decode, prefill bool) []keySpec {
 	vram := "null"
