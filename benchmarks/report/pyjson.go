@@ -55,6 +55,14 @@ func optFloat(f *float64) node {
 	return floatNode(*f)
 }
 
+// optInt is n, or null when n is 0 (unknown).
+func optInt(n int) node {
+	if n == 0 {
+		return nullNode()
+	}
+	return intNode(n)
+}
+
 // object builds an ordered object from alternating key, value pairs.
 type object struct{ n node }
 

@@ -124,6 +124,11 @@ type Runtime struct {
 	Go     string
 	GOOS   string
 	GOARCH string
+	// GOMAXPROCS is the number of threads the configuration ran with (Go's
+	// GOMAXPROCS, which sizes the CPU backend's worker pool: the -N suffix
+	// of a benchmark name, benchinfer's --threads); 0 when unknown,
+	// written as null.
+	GOMAXPROCS int
 	// CPU is the host CPU model, or nil when unknown.
 	CPU *string
 	// CUDADriver is the CUDA driver version, or nil when none was used.
@@ -268,6 +273,9 @@ func (r *Report) Validate() error {
 	if r.Runtime.GOARCH == "" {
 		bad("runtime.goarch", "empty")
 	}
+	if r.Runtime.GOMAXPROCS < 0 {
+		bad("runtime.gomaxprocs", "%d is negative", r.Runtime.GOMAXPROCS)
+	}
 	if len(errs) > 0 {
 		return errors.New("invalid report: " + strings.Join(errs, "; "))
 	}
@@ -332,6 +340,7 @@ func (r *Report) tree() node {
 			add("go", strNode(r.Runtime.Go)).
 			add("goos", strNode(r.Runtime.GOOS)).
 			add("goarch", strNode(r.Runtime.GOARCH)).
+			add("gomaxprocs", optInt(r.Runtime.GOMAXPROCS)).
 			add("cpu", optStr(r.Runtime.CPU)).
 			add("cuda_driver", optStr(r.Runtime.CUDADriver)).n).n
 }
@@ -417,11 +426,17 @@ func MarkdownHeader(lang Lang) (string, error) {
 	return "", fmt.Errorf("unknown language %q (want en or fr)", string(lang))
 }
 
-// MarkdownRow returns r's table row, without a newline:
+// MarkdownRow returns r's table row alone, without a newline:
 // | NAME (TYPE) | SOURCE | params_m %.3f | on/off | gen_tokens | mean %.2f | MiB %.1f or N/A |
-// Go's %f formatting rounds the exact binary value half to even, as
-// Python's f-strings do.
-func (r *Report) MarkdownRow() string {
+// The Device cell adds the weight precision when it is not fp32, e.g.
+// "AMD EPYC (cpu, fp16)". Go's %f formatting rounds the exact binary value
+// half to even, as Python's f-strings do.
+func (r *Report) MarkdownRow() string { return r.markdownRow(false, false) }
+
+// markdownRow is MarkdownRow with the Device cell also naming the
+// precision (dtypes) and the thread count (threads), for tables whose rows
+// differ in them.
+func (r *Report) markdownRow(dtypes, threads bool) string {
 	kv := "off"
 	if r.Generation.UseKVCache {
 		kv = "on"
@@ -430,13 +445,27 @@ func (r *Report) MarkdownRow() string {
 	if r.Results.VRAMPeakMiB != nil {
 		vram = fmt.Sprintf("%.1f", *r.Results.VRAMPeakMiB)
 	}
+	what := r.Device.Type
+	if dtypes || r.Model.DType != "fp32" {
+		what += ", " + r.Model.DType
+	}
+	if n := r.Runtime.GOMAXPROCS; threads && n > 0 {
+		what += fmt.Sprintf(", %d thread", n)
+		if n > 1 {
+			what += "s"
+		}
+	}
 	return fmt.Sprintf("| %s (%s) | %s | %.3f | %s | %d | %.2f | %s |",
-		r.Device.Name, r.Device.Type, r.Model.Source, r.Model.ParamsM, kv,
+		r.Device.Name, what, r.Model.Source, r.Model.ParamsM, kv,
 		r.Generation.GenTokens, r.Results.TokensPerSec.Mean, vram)
 }
 
 // Markdown validates the reports and returns the Markdown table: header
 // in lang, separator, one row per report, each line ending in a newline.
+// Upstream's seven columns stay; where the rows differ in weight precision
+// or thread count, every Device cell says it, e.g. "AMD EPYC (cpu, fp32,
+// 1 thread)" and "AMD EPYC (cpu, fp16, 2 threads)", so that no two rows of
+// different configurations look the same.
 func Markdown(lang Lang, reports ...*Report) (string, error) {
 	header, err := MarkdownHeader(lang)
 	if err != nil {
@@ -445,8 +474,6 @@ func Markdown(lang Lang, reports ...*Report) (string, error) {
 	if len(reports) == 0 {
 		return "", errors.New("report: no reports for the Markdown table")
 	}
-	var b strings.Builder
-	b.WriteString(header + "\n" + Separator + "\n")
 	for i, r := range reports {
 		if r == nil {
 			return "", fmt.Errorf("report %d: nil", i)
@@ -454,7 +481,16 @@ func Markdown(lang Lang, reports ...*Report) (string, error) {
 		if err := r.Validate(); err != nil {
 			return "", err
 		}
-		b.WriteString(r.MarkdownRow() + "\n")
+	}
+	dtypes, threads := false, false
+	for _, r := range reports[1:] {
+		dtypes = dtypes || r.Model.DType != reports[0].Model.DType
+		threads = threads || r.Runtime.GOMAXPROCS != reports[0].Runtime.GOMAXPROCS
+	}
+	var b strings.Builder
+	b.WriteString(header + "\n" + Separator + "\n")
+	for _, r := range reports {
+		b.WriteString(r.markdownRow(dtypes, threads) + "\n")
 	}
 	return b.String(), nil
 }

@@ -25,7 +25,7 @@ func sample() *Report {
 		Generation: Generation{Prompt: "ROMEO:", GenTokens: 256, Temperature: 0.9, TopK: 40, TopP: 1,
 			RepetitionPenalty: 1, UseKVCache: true},
 		Results: Results{Iters: 3, TokensPerSec: Stats{Mean: 100, Min: 90, Max: 110}},
-		Runtime: Runtime{Engine: Engine, Go: "go1.26.8", GOOS: "linux", GOARCH: "amd64", CPU: ptr("AMD EPYC 7B13")},
+		Runtime: Runtime{Engine: Engine, Go: "go1.26.8", GOOS: "linux", GOARCH: "amd64", GOMAXPROCS: 2, CPU: ptr("AMD EPYC 7B13")},
 	}
 }
 
@@ -124,6 +124,7 @@ func TestMarshalSchema(t *testing.T) {
     "go": "go1.26.8",
     "goos": "linux",
     "goarch": "amd64",
+    "gomaxprocs": 2,
     "cpu": "AMD EPYC 7B13",
     "cuda_driver": null
   }
@@ -223,6 +224,38 @@ func TestMarkdownTable(t *testing.T) {
 	assert.Equal(t, French, l)
 	_, err = ParseLang("EN")
 	assert.Error(t, err)
+}
+
+// Rows that differ in precision or thread count say so in the Device
+// cell; a lone fp16 row says fp16.
+func TestMarkdownRowsTellConfigurationsApart(t *testing.T) {
+	fp32, fp16 := sample(), sample()
+	fp16.Model.DType = "fp16"
+	md, err := Markdown(English, fp32, fp16)
+	require.NoError(t, err)
+	rows := strings.Split(strings.TrimSpace(md), "\n")[2:]
+	assert.Equal(t, []string{
+		"| AMD EPYC 7B13 (cpu, fp32) | local | 1.000 | on | 256 | 100.00 | N/A |",
+		"| AMD EPYC 7B13 (cpu, fp16) | local | 1.000 | on | 256 | 100.00 | N/A |",
+	}, rows)
+	one, two := sample(), sample()
+	one.Runtime.GOMAXPROCS = 1
+	md, err = Markdown(English, one, two, fp16)
+	require.NoError(t, err)
+	rows = strings.Split(strings.TrimSpace(md), "\n")[2:]
+	assert.Equal(t, []string{
+		"| AMD EPYC 7B13 (cpu, fp32, 1 thread) | local | 1.000 | on | 256 | 100.00 | N/A |",
+		"| AMD EPYC 7B13 (cpu, fp32, 2 threads) | local | 1.000 | on | 256 | 100.00 | N/A |",
+		"| AMD EPYC 7B13 (cpu, fp16, 2 threads) | local | 1.000 | on | 256 | 100.00 | N/A |",
+	}, rows)
+	assert.Equal(t, "| AMD EPYC 7B13 (cpu, fp16) | local | 1.000 | on | 256 | 100.00 | N/A |", fp16.MarkdownRow())
+	// Unknown thread counts (0) are null in the JSON and not in the cell.
+	two.Runtime.GOMAXPROCS = 0
+	doc, err := Marshal(two)
+	require.NoError(t, err)
+	assert.Contains(t, string(doc), `"gomaxprocs": null`)
+	two.Runtime.GOMAXPROCS = -1
+	assert.ErrorContains(t, two.Validate(), "runtime.gomaxprocs")
 }
 
 func TestNewStats(t *testing.T) {
