@@ -1,12 +1,13 @@
 package tokenizer
 
 import (
+	"container/heap"
 	"fmt"
 	"strings"
 	"sync"
 	"unicode/utf8"
 
-	tiktoken "github.com/pkoukk/tiktoken-go"
+	"github.com/dlclark/regexp2"
 	tiktokenloader "github.com/pkoukk/tiktoken-go-loader"
 )
 
@@ -17,11 +18,19 @@ const (
 	EndOfTextText = "<|endoftext|>" // text of the <|endoftext|> special token
 )
 
+// gpt2Pattern is the pre-tokenizer of tiktoken's "gpt2" encoding (GPT-2's
+// encoder.py): text is cut into pieces that are merged separately.
+const gpt2Pattern = `'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+`
+
 // BPE is the GPT-2 byte-level BPE tokenizer, token for token the same as
 // tiktoken's "gpt2" encoding, which upstream's BPETokenizer wraps. The merge
 // ranks ship inside the binary: it never touches the network or the disk.
+// Encoding takes time linear in the text up to a logarithmic factor, also
+// on one long piece (a run of letters without spaces).
 type BPE struct {
-	enc *tiktoken.Tiktoken
+	ranks   map[string]int // token bytes -> id (rank) of the 50256 mergeable tokens
+	decoder []string       // id -> token bytes, GPT2EndOfText included
+	pattern *regexp2.Regexp
 }
 
 var _ Tokenizer = (*BPE)(nil)
@@ -41,18 +50,28 @@ func NewGPT2() (*BPE, error) {
 
 func loadGPT2() (*BPE, error) {
 	// tiktoken's "gpt2" (GPT-2's encoder.json + vocab.bpe) and "r50k_base"
-	// have the same ranks, pattern and special token; tiktoken-go only
-	// knows the latter by name. The vocab digest test pins the equality.
-	tiktoken.SetBpeLoader(tiktokenloader.NewOfflineLoader())
-	enc, err := tiktoken.GetEncoding("r50k_base")
+	// have the same ranks, pattern and special token; the loader only
+	// knows the latter's file. The vocab digest test pins the equality.
+	ranks, err := tiktokenloader.NewOfflineLoader().LoadTiktokenBpe("r50k_base.tiktoken")
 	if err != nil {
 		return nil, fmt.Errorf("tokenizer: loading the embedded GPT-2 ranks: %w", err)
 	}
-	b := &BPE{enc: enc}
-	if got := b.enc.Decode([]int{GPT2EndOfText}); got != EndOfTextText {
-		return nil, fmt.Errorf("tokenizer: embedded GPT-2 encoding has %q at id %d, want %q", got, GPT2EndOfText, EndOfTextText)
+	if len(ranks) != GPT2EndOfText {
+		return nil, fmt.Errorf("tokenizer: embedded GPT-2 ranks have %d tokens, want %d", len(ranks), GPT2EndOfText)
 	}
-	return b, nil
+	dec := make([]string, GPT2VocabSize)
+	for tok, id := range ranks {
+		if id < 0 || id >= GPT2EndOfText || dec[id] != "" {
+			return nil, fmt.Errorf("tokenizer: embedded GPT-2 ranks: id %d is out of range or given twice", id)
+		}
+		dec[id] = tok
+	}
+	dec[GPT2EndOfText] = EndOfTextText
+	re, err := regexp2.Compile(gpt2Pattern, regexp2.None)
+	if err != nil {
+		return nil, fmt.Errorf("tokenizer: compiling the GPT-2 pattern: %w", err)
+	}
+	return &BPE{ranks: ranks, decoder: dec, pattern: re}, nil
 }
 
 // Encode returns the GPT-2 token ids of s, as upstream's BPETokenizer.encode
@@ -65,13 +84,103 @@ func (b *BPE) Encode(s string) ([]int, error) {
 	if i := strings.Index(s, EndOfTextText); i >= 0 {
 		return nil, fmt.Errorf("tokenizer: prompt contains the special token %s at byte %d, which the gpt2 encoding does not allow in text (as tiktoken's encode)", EndOfTextText, i)
 	}
-	return b.enc.Encode(validUTF8(s), nil, nil), nil
+	return b.encodeOrdinary(nil, validUTF8(s)), nil
 }
 
 // EncodeAllowingSpecial is Encode with tiktoken's allowed_special="all":
 // each "<|endoftext|>" in s becomes the special token GPT2EndOfText.
 func (b *BPE) EncodeAllowingSpecial(s string) []int {
-	return b.enc.Encode(validUTF8(s), []string{"all"}, nil)
+	s = validUTF8(s)
+	var ids []int
+	for {
+		i := strings.Index(s, EndOfTextText)
+		if i < 0 {
+			return b.encodeOrdinary(ids, s)
+		}
+		ids = append(b.encodeOrdinary(ids, s[:i]), GPT2EndOfText)
+		s = s[i+len(EndOfTextText):]
+	}
+}
+
+// encodeOrdinary appends to ids the tokens of s, valid UTF-8 without
+// special tokens: s is cut into pieces by the GPT-2 pattern and each piece
+// is merged on its own.
+func (b *BPE) encodeOrdinary(ids []int, s string) []int {
+	if s == "" {
+		return ids
+	}
+	m, err := b.pattern.FindStringMatch(s)
+	for ; m != nil && err == nil; m, err = b.pattern.FindNextMatch(m) {
+		piece := m.String()
+		if id, ok := b.ranks[piece]; ok {
+			ids = append(ids, id)
+			continue
+		}
+		ids = b.mergePiece(ids, piece)
+	}
+	if err != nil { // only a match timeout, and none is set
+		panic(fmt.Sprintf("tokenizer: GPT-2 pattern: %v", err))
+	}
+	return ids
+}
+
+// mergePiece appends the tokens of piece, byte-pair merged as tiktoken
+// does: while two adjacent parts concatenate to a known token, merge the
+// pair of lowest rank, the leftmost one on a tie. The parts form a linked
+// list and the candidate pairs a min-heap, so a piece of n bytes costs
+// O(n log n) (tiktoken-go's loop rescans all parts per merge: O(n²)).
+func (b *BPE) mergePiece(ids []int, piece string) []int {
+	n := len(piece)
+	if n == 1 {
+		return append(ids, b.ranks[piece])
+	}
+	// Part i covers piece[i:end[i]]; next/prev link the live parts (-1:
+	// none). A part that was merged into its left neighbour has end -1.
+	end := make([]int, n)
+	next := make([]int, n)
+	prev := make([]int, n)
+	for i := range n {
+		end[i], next[i], prev[i] = i+1, i+1, i-1
+	}
+	next[n-1] = -1
+	h := make(pairHeap, 0, n)
+	push := func(i int) {
+		j := next[i]
+		if j < 0 {
+			return
+		}
+		if r, ok := b.ranks[piece[i:end[j]]]; ok {
+			heap.Push(&h, pair{rank: r, left: i, end: end[j]})
+		}
+	}
+	for i := range n - 1 {
+		push(i)
+	}
+	for len(h) > 0 {
+		p := heap.Pop(&h).(pair)
+		i := p.left
+		j := next[i]
+		// A stale pair: its left part was merged away, or either part
+		// grew since the pair was pushed.
+		if end[i] < 0 || j < 0 || end[j] != p.end {
+			continue
+		}
+		end[i] = end[j]
+		end[j] = -1
+		next[i] = next[j]
+		if next[i] >= 0 {
+			prev[next[i]] = i
+		}
+		push(i)
+		if prev[i] >= 0 {
+			push(prev[i])
+		}
+		// Re-pushed pairs carry the new end, so the old ones read stale.
+	}
+	for i := 0; i >= 0; i = next[i] {
+		ids = append(ids, b.ranks[piece[i:end[i]]])
+	}
+	return ids
 }
 
 // Decode returns the text of ids, decoded from UTF-8 with replacement as
@@ -93,7 +202,11 @@ func (b *BPE) decodeBytes(ids []int) (string, error) {
 			return "", fmt.Errorf("tokenizer: token id %d (position %d) is outside the gpt2 vocab of size %d", id, i, GPT2VocabSize)
 		}
 	}
-	return b.enc.Decode(ids), nil
+	var sb strings.Builder
+	for _, id := range ids {
+		sb.WriteString(b.decoder[id])
+	}
+	return sb.String(), nil
 }
 
 // VocabSize returns GPT2VocabSize.
@@ -117,4 +230,27 @@ func validUTF8(s string) string {
 		sb.WriteRune(r)
 	}
 	return sb.String()
+}
+
+// pair is a candidate merge: the part starting at left with its right
+// neighbour, which then ended at end.
+type pair struct{ rank, left, end int }
+
+// pairHeap orders pairs by rank, then leftmost first (tiktoken's order).
+type pairHeap []pair
+
+func (h pairHeap) Len() int { return len(h) }
+func (h pairHeap) Less(a, b int) bool {
+	if h[a].rank != h[b].rank {
+		return h[a].rank < h[b].rank
+	}
+	return h[a].left < h[b].left
+}
+func (h pairHeap) Swap(a, b int) { h[a], h[b] = h[b], h[a] }
+func (h *pairHeap) Push(x any)   { *h = append(*h, x.(pair)) }
+func (h *pairHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
 }

@@ -6,11 +6,15 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
+
+	tiktoken "github.com/pkoukk/tiktoken-go"
+	tiktokenloader "github.com/pkoukk/tiktoken-go-loader"
 )
 
 // bpeRefs is testdata/bpe_refs.json, written by testdata/gen_bpe_refs.mjs
@@ -291,5 +295,82 @@ func BenchmarkGPT2Encode(b *testing.B) {
 		if _, err := t.Encode(text); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestGPT2LongPiecesMatchTiktokenGo encodes long pieces (runs without
+// spaces, where the merge order matters most) and compares with
+// tiktoken-go, a port of tiktoken's merge loop that is quadratic in the
+// piece length (so the pieces stay at a few KB here).
+func TestGPT2LongPiecesMatchTiktokenGo(t *testing.T) {
+	b := mustGPT2(t)
+	tiktoken.SetBpeLoader(tiktokenloader.NewOfflineLoader())
+	ref, err := tiktoken.GetEncoding("r50k_base")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	alphabets := []string{"a", "ab", "abc", "aab", "eiou", "xyzq", "ﬀéa", "0123456789", "!?.,-", "日本語"}
+	var texts []string
+	for _, alpha := range alphabets {
+		runes := []rune(alpha)
+		for _, n := range []int{2, 3, 17, 255, 1000, 4096} {
+			var sb strings.Builder
+			for range n {
+				sb.WriteRune(runes[rng.IntN(len(runes))])
+			}
+			texts = append(texts, sb.String())
+		}
+	}
+	texts = append(texts, strings.Repeat("a", 3000), strings.Repeat("ab", 1500), strings.Repeat("hello", 700),
+		strings.Repeat("x", 2000)+" "+strings.Repeat("y", 2000), strings.Repeat(" ", 3000)+"z")
+	for _, s := range texts {
+		want := ref.Encode(s, nil, nil)
+		got, err := b.Encode(s)
+		if err != nil || !slices.Equal(got, want) {
+			t.Errorf("Encode(%.40q... %d bytes) = %d tokens, %v; tiktoken-go %d tokens", s, len(s), len(got), err, len(want))
+			continue
+		}
+		if d, err := b.Decode(got); err != nil || d != s {
+			t.Errorf("Decode(Encode(%.40q...)) differs: %v", s, err)
+		}
+	}
+}
+
+// TestGPT2LongRun encodes 100 KB of "a" (23 s with a quadratic merge)
+// and checks what the tokens must be: the decoded text is the input and
+// every token is a run of "a" that the vocabulary knows.
+func TestGPT2LongRun(t *testing.T) {
+	b := mustGPT2(t)
+	s := strings.Repeat("a", 100_000)
+	ids, err := b.Encode(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := b.Decode(ids)
+	if err != nil || d != s {
+		t.Fatalf("Decode(Encode(100 KB of a)) = %d bytes, %v", len(d), err)
+	}
+	// The vocabulary has runs of "a" up to 8 bytes long; unmerged bytes
+	// would give one token each.
+	if len(ids) > len(s)/4 {
+		t.Fatalf("%d tokens for %d bytes: the merges did not run", len(ids), len(s))
+	}
+}
+
+// BenchmarkGPT2EncodeLongRun is the long piece without spaces: its cost
+// per byte should stay flat from 10 KB to 100 KB (linear up to a log).
+func BenchmarkGPT2EncodeLongRun(b *testing.B) {
+	t := mustGPT2(b)
+	for _, n := range []int{10_000, 100_000} {
+		text := strings.Repeat("a", n)
+		b.Run(fmt.Sprintf("bytes=%d", n), func(b *testing.B) {
+			b.SetBytes(int64(n))
+			for b.Loop() {
+				if _, err := t.Encode(text); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
