@@ -1,0 +1,142 @@
+package report
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+)
+
+// llamaColumn is one column of llama-bench's Markdown table: its header
+// and its printf width (negative: left-aligned, as llama-bench's
+// markdown_printer sets them).
+type llamaColumn struct {
+	name  string
+	width int
+	value func(r *Report) string
+}
+
+// llamaColumns are the columns llama-bench prints by default for a CPU
+// backend: model, size, params, backend, threads, test, t/s.
+var llamaColumns = []llamaColumn{
+	{"model", -30, llamaModelType},
+	{"size", 10, llamaSize},
+	{"params", 10, func(r *Report) string { return llamaParams(r.Model.ParamsM) }},
+	{"backend", -10, func(r *Report) string { return strings.ToUpper(r.Device.Type) }},
+	{"threads", 7, llamaThreads},
+	{"test", 15, LlamaTest},
+	{"t/s", 20, llamaTokensPerSec},
+}
+
+// llamaModelType is the model column of the llama layout, in the form of
+// llama-bench's model type ("llama 7B Q4_0"): the architecture name of
+// upstream's Hub config, the shape as n_layer x n_embd, and the weight
+// precision as ggml names it (F32, F16), e.g. "labcore_gpt 6x256 F32".
+// The precision is left out when the report does not give it
+// (upstream's own reports).
+func llamaModelType(r *Report) string {
+	s := fmt.Sprintf("labcore_gpt %dx%d", r.Model.NLayer, r.Model.NEmbd)
+	if r.Model.DType != "" {
+		s += " F" + strings.TrimPrefix(r.Model.DType, "fp") // fp32 -> F32, fp16 -> F16
+	}
+	return s
+}
+
+// llamaSize is llama-bench's size column: the weights' bytes, here
+// params × the bytes of model.dtype, in MiB below 1 GiB, else GiB, to 2
+// decimals; "N/A" without a dtype.
+func llamaSize(r *Report) string {
+	var per float64
+	switch r.Model.DType {
+	case "fp32":
+		per = 4
+	case "fp16":
+		per = 2
+	default:
+		return "N/A"
+	}
+	bytes := math.Round(r.Model.ParamsM*1e6) * per
+	if bytes < 1<<30 {
+		return fmt.Sprintf("%.2f MiB", bytes/(1<<20))
+	}
+	return fmt.Sprintf("%.2f GiB", bytes/(1<<30))
+}
+
+// llamaParams is llama-bench's params column: "%.2f M" below a
+// billion, else "%.2f B".
+func llamaParams(paramsM float64) string {
+	n := math.Round(paramsM * 1e6)
+	if n < 1e9 {
+		return fmt.Sprintf("%.2f M", n/1e6)
+	}
+	return fmt.Sprintf("%.2f B", n/1e9)
+}
+
+// llamaThreads is the threads column: runtime.gomaxprocs, the number of
+// threads that ran the configuration, or "N/A" when the report does not
+// say (upstream's reports).
+func llamaThreads(r *Report) string {
+	if r.Runtime.GOMAXPROCS <= 0 {
+		return "N/A"
+	}
+	return strconv.Itoa(r.Runtime.GOMAXPROCS)
+}
+
+// LlamaTest is llama-bench's test column. A generation run of gen_tokens
+// tokens is tg<gen_tokens> (llama-bench's "tg128"); prompt processing of
+// N tokens is pp<N>, and a run at cache depth d gets the suffix " @ d<d>".
+func LlamaTest(r *Report) string {
+	return fmt.Sprintf("tg%d", r.Generation.GenTokens)
+}
+
+// llamaTokensPerSec is llama-bench's t/s column, "avg ± sd" to 2
+// decimals; the sd is "N/A" where the report has none (a single
+// iteration, or upstream's reports).
+func llamaTokensPerSec(r *Report) string {
+	s := r.Results.TokensPerSec
+	if s.StdDev == nil {
+		return fmt.Sprintf("%.2f ± N/A", s.Mean)
+	}
+	return fmt.Sprintf("%.2f ± %.2f", s.Mean, *s.StdDev)
+}
+
+// LlamaMarkdown returns the reports as llama-bench's Markdown table
+// (llama-bench -o md): the same columns, headers, widths and alignment,
+// one row per report, each line ending in a newline.
+func LlamaMarkdown(reports ...*Report) (string, error) {
+	if len(reports) == 0 {
+		return "", errors.New("report: no reports for the llama table")
+	}
+	var b strings.Builder
+	b.WriteString("|")
+	for _, c := range llamaColumns {
+		fmt.Fprintf(&b, " %*s |", c.width, c.name)
+	}
+	b.WriteString("\n|")
+	for _, c := range llamaColumns {
+		w := c.width
+		end := "-"
+		if w > 0 {
+			end = ":"
+		} else {
+			w = -w
+		}
+		fmt.Fprintf(&b, " %s%s |", strings.Repeat("-", w-1), end)
+	}
+	b.WriteString("\n")
+	for i, r := range reports {
+		if r == nil {
+			return "", fmt.Errorf("report %d: nil", i)
+		}
+		b.WriteString("|")
+		for _, c := range llamaColumns {
+			// Go pads by characters where llama-bench's printf pads by
+			// bytes (and widens t/s by one for the two-byte "±"): the
+			// same widths give the same text.
+			fmt.Fprintf(&b, " %*s |", c.width, c.value(r))
+		}
+		b.WriteString("\n")
+	}
+	return b.String(), nil
+}

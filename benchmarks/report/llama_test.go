@@ -1,0 +1,52 @@
+package report
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// The expected table is llama-bench's markdown_printer (print_header and
+// print_test, tools/llama-bench/llama-bench.cpp) replayed in Python with
+// C's byte-wise printf padding, widths -30, 10, 10, -10, 7, 15 and 20
+// (+1 byte for the two-byte "±").
+func TestLlamaMarkdownLayout(t *testing.T) {
+	cpu := sample()
+	cpu.Model.ParamsM = 4.887
+	cpu.Runtime.GOMAXPROCS = 2
+	cpu.Results.TokensPerSec = Stats{Mean: 688.02, Min: 670, Max: 700, StdDev: ptr(12.3456)}
+	gpu := sample()
+	gpu.Device = Device{Type: "cuda", Name: "NVIDIA H200"}
+	gpu.Model.ParamsM = 4.887
+	gpu.Model.DType = "fp16"
+	gpu.Runtime.GOMAXPROCS = 0 // unknown
+	gpu.Generation.GenTokens = 64
+	gpu.Results.TokensPerSec = Stats{Mean: 12345.678, Min: 12345.678, Max: 12345.678}
+	got, err := LlamaMarkdown(cpu, gpu)
+	require.NoError(t, err)
+	want := "" +
+		"| model                          |       size |     params | backend    | threads |            test |                  t/s |\n" +
+		"| ------------------------------ | ---------: | ---------: | ---------- | ------: | --------------: | -------------------: |\n" +
+		"| labcore_gpt 6x256 F32          |  18.64 MiB |     4.89 M | CPU        |       2 |           tg256 |       688.02 ± 12.35 |\n" +
+		"| labcore_gpt 6x256 F16          |   9.32 MiB |     4.89 M | CUDA       |     N/A |            tg64 |       12345.68 ± N/A |\n"
+	assert.Equal(t, want, got)
+}
+
+func TestLlamaColumns(t *testing.T) {
+	r := sample()
+	r.Model.ParamsM = 124.439808 // GPT-2 small
+	assert.Equal(t, "474.70 MiB", llamaSize(r))
+	r.Model.ParamsM = 1557.6
+	assert.Equal(t, "5.80 GiB", llamaSize(r), "GiB from 1 GiB on, as llama-bench")
+	assert.Equal(t, "1.56 B", llamaParams(1557.6))
+	assert.Equal(t, "124.44 M", llamaParams(124.439808))
+	r.Model.DType = ""
+	assert.Equal(t, "N/A", llamaSize(r), "upstream's reports give no dtype")
+	assert.Equal(t, "labcore_gpt 6x256", llamaModelType(r))
+
+	_, err := LlamaMarkdown()
+	assert.ErrorContains(t, err, "no reports")
+	_, err = LlamaMarkdown(sample(), nil)
+	assert.ErrorContains(t, err, "report 1: nil")
+}
