@@ -3,7 +3,10 @@ package hub
 import (
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Error kinds. Every error returned by [Client.Download] and
@@ -84,8 +87,10 @@ func (e *Error) Error() string {
 		b.WriteString("]")
 	}
 	if e.Err != nil {
+		// The underlying error may repeat what the server sent (Go's HTTP
+		// client quotes a malformed header line whole): escaped and cut.
 		b.WriteString(": ")
-		b.WriteString(e.Err.Error())
+		b.WriteString(clipN(e.Err.Error(), 2*maxShown))
 	}
 	return b.String()
 }
@@ -139,4 +144,51 @@ func (r redactor) wrap(err error) error {
 		return err
 	}
 	return &redactedError{err: err, r: r}
+}
+
+// maxShown is the most bytes of one server-supplied value an error shows.
+const maxShown = 200
+
+// quoted returns a server-supplied value for an error message: Go-quoted,
+// so that control bytes (an escape sequence erasing the line, say) and
+// invisible format characters are shown escaped instead of reaching the
+// terminal, and cut after maxShown bytes with the full length given.
+func quoted(s string) string {
+	if len(s) <= maxShown {
+		return strconv.Quote(s)
+	}
+	cut := maxShown
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return fmt.Sprintf("%s… (%d bytes in all)", strconv.Quote(s[:cut]), len(s))
+}
+
+// clip makes a value that is mostly well-formed (a URL) safe to show
+// unquoted: runes that are not printable are escaped as in a Go string
+// literal, and the result is cut after maxShown bytes.
+func clip(s string) string { return clipN(s, maxShown) }
+
+// clipN is clip with a limit of n bytes.
+func clipN(s string, n int) string {
+	var b strings.Builder
+	for i, r := range s {
+		if b.Len() >= n {
+			fmt.Fprintf(&b, "… (%d bytes in all)", len(s))
+			break
+		}
+		if r == utf8.RuneError && len(s[i:]) > 0 {
+			if _, size := utf8.DecodeRuneInString(s[i:]); size == 1 {
+				fmt.Fprintf(&b, `\x%02x`, s[i])
+				continue
+			}
+		}
+		if unicode.IsPrint(r) {
+			b.WriteRune(r)
+			continue
+		}
+		q := strconv.QuoteRune(r)
+		b.WriteString(q[1 : len(q)-1])
+	}
+	return b.String()
 }

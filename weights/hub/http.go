@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -22,6 +23,16 @@ const (
 	DefaultMetadataTimeout = 10 * time.Second
 	DefaultReadTimeout     = 10 * time.Second
 )
+
+// DefaultMinRate is the slowest transfer accepted, in bytes per second,
+// measured over windows of the read timeout (HF_HUB_DOWNLOAD_MIN_RATE):
+// with the defaults, 10 KiB must arrive in every 10 s.
+const DefaultMinRate = 1024
+
+// DefaultLockTimeout is how long a download waits for another process's
+// lock on the same blob while that process's partial file does not grow
+// (HF_HUB_LOCK_TIMEOUT).
+const DefaultLockTimeout = 10 * time.Minute
 
 // Default retry policy for answers 500, 502, 503 and 504: three more tries,
 // after 1s, 2s and 4s.
@@ -136,28 +147,52 @@ type timeoutCause struct{ msg string }
 
 func (e *timeoutCause) Error() string { return e.msg }
 
-// watchdog cancels a request context when its timer expires; kick()
-// restarts the timer (used as an idle-read timeout).
+// watchdog cancels a request context when its timer expires. For a
+// metadata request the timer is never restarted: it bounds the whole
+// request. For a content transfer, kick() restarts it when the headers
+// arrive and got(n) each time need bytes have arrived since the last
+// restart: the transfer fails when a window of d brings fewer than need
+// bytes, whether nothing arrives (idle) or a trickle (below the minimum
+// rate).
 type watchdog struct {
-	ctx    context.Context
-	cancel context.CancelCauseFunc
-	timer  *time.Timer
-	d      time.Duration
+	ctx     context.Context
+	cancel  context.CancelCauseFunc
+	timer   *time.Timer
+	d       time.Duration
+	need    int64
+	pending atomic.Int64 // bytes received in the current window
 }
 
+// newWatchdog returns a watchdog firing after d with the message msg.
 func newWatchdog(parent context.Context, d time.Duration, msg string) *watchdog {
+	return newRateWatchdog(parent, d, 1, func(int64) string { return msg })
+}
+
+// newRateWatchdog returns a watchdog that fires when a window of d brings
+// fewer than need bytes; msg(got) says why, got being the bytes of the
+// window.
+func newRateWatchdog(parent context.Context, d time.Duration, need int64, msg func(got int64) string) *watchdog {
 	ctx, cancel := context.WithCancelCause(parent)
-	w := &watchdog{ctx: ctx, cancel: cancel, d: d}
+	w := &watchdog{ctx: ctx, cancel: cancel, d: d, need: max(need, 1)}
 	if d > 0 {
-		cause := &timeoutCause{msg: msg}
-		w.timer = time.AfterFunc(d, func() { cancel(cause) })
+		w.timer = time.AfterFunc(d, func() { cancel(&timeoutCause{msg: msg(w.pending.Load())}) })
 	}
 	return w
 }
 
+// kick starts a new window.
 func (w *watchdog) kick() {
 	if w.timer != nil {
+		w.pending.Store(0)
 		w.timer.Reset(w.d)
+	}
+}
+
+// got counts n bytes received, starting a new window once the current
+// one has brought enough.
+func (w *watchdog) got(n int) {
+	if w.timer != nil && w.pending.Add(int64(n)) >= w.need {
+		w.kick()
 	}
 }
 
@@ -168,7 +203,7 @@ func (w *watchdog) stop() {
 	w.cancel(context.Canceled)
 }
 
-// idleReader kicks the watchdog whenever data arrives.
+// idleReader reports the data arriving to the watchdog.
 type idleReader struct {
 	r io.Reader
 	w *watchdog
@@ -177,7 +212,7 @@ type idleReader struct {
 func (ir idleReader) Read(p []byte) (int, error) {
 	n, err := ir.r.Read(p)
 	if n > 0 {
-		ir.w.kick()
+		ir.w.got(n)
 	}
 	return n, err
 }
@@ -188,12 +223,12 @@ func displayURL(u string) string {
 	p, err := url.Parse(u)
 	if err != nil {
 		if i := strings.IndexAny(u, "?#"); i >= 0 {
-			return u[:i]
+			return clip(u[:i])
 		}
-		return u
+		return clip(u)
 	}
 	p.RawQuery, p.Fragment, p.User = "", "", nil
-	return p.String()
+	return clip(p.String())
 }
 
 // transportError turns a failure of http.Client.Do or of a body read into
@@ -214,6 +249,11 @@ func (c *Client) transportError(parent context.Context, w *watchdog, t target, u
 		if errors.As(context.Cause(w.ctx), &tc) {
 			return t.errorf(ErrTimeout, du, nil, "%s", tc.msg)
 		}
+	}
+	if strings.Contains(err.Error(), "malformed") {
+		// Go's HTTP client refusing the answer (a control byte in a
+		// header, a bad status line): the server was reached.
+		return t.errorf(ErrProtocol, du, err, "the answer of %s is not valid HTTP", clip(hostOf(u)))
 	}
 	var oe *net.OpError
 	if errors.As(err, &oe) && oe.Op == "dial" && oe.Timeout() {
@@ -254,8 +294,19 @@ func (c *Client) newRequest(ctx context.Context, method, u string) (*http.Reques
 	return req, nil
 }
 
+// statusText is an answer's status for a message: the code, and the
+// server's reason phrase (quoted) when it is not the standard one.
+func statusText(resp *http.Response) string {
+	reason := strings.TrimSpace(strings.TrimPrefix(resp.Status, strconv.Itoa(resp.StatusCode)))
+	if reason == "" || reason == http.StatusText(resp.StatusCode) {
+		return fmt.Sprintf("%d %s", resp.StatusCode, http.StatusText(resp.StatusCode))
+	}
+	return fmt.Sprintf("%d %s", resp.StatusCode, quoted(reason))
+}
+
 // statusError maps a Hub error answer to an *Error, like huggingface_hub's
-// hf_raise_for_status.
+// hf_raise_for_status. What the server says (X-Error-Message, or the
+// "error" field of a JSON body) is added quoted and cut (quoted).
 func (c *Client) statusError(resp *http.Response, t target, u string) *Error {
 	code := resp.Header.Get(headerErrorCode)
 	srv := redactor(c.Token).clean(strings.TrimSpace(resp.Header.Get(headerErrorMsg)))
@@ -271,6 +322,10 @@ func (c *Client) statusError(resp *http.Response, t target, u string) *Error {
 	}
 	du := displayURL(u)
 	st := resp.StatusCode
+	// Whether this request carried the token: never to another host than
+	// the endpoint's (the CDN), and not at all without one.
+	sent := resp.Request != nil && resp.Request.Header.Get("Authorization") != ""
+	onEndpoint := resp.Request == nil || c.sameOrigin(resp.Request.URL)
 	var e *Error
 	switch {
 	case code == "RevisionNotFound":
@@ -280,9 +335,12 @@ func (c *Client) statusError(resp *http.Response, t target, u string) *Error {
 	case code == "GatedRepo":
 		e = t.errorf(ErrGatedRepo, du, nil, "repo %s is gated (HTTP %d): accept its access conditions at %s/%s and use a token of that account (HF_TOKEN)",
 			t.repoID, st, c.endpoint(), t.repoID)
+	case (st == http.StatusUnauthorized || code == "RepoNotFound") && !onEndpoint:
+		e = t.errorf(ErrForbidden, du, nil, "the download host %s refused the request (HTTP %d); no token was sent to it: the token (HF_TOKEN) goes only to the Hub's own host %s, and the signed download URL it redirected to may have expired: run again",
+			clip(hostOf(u)), st, clip(hostOf(c.endpoint())))
 	case code == "RepoNotFound" || st == http.StatusUnauthorized:
-		hint := "it may not exist, or it may be private or gated: a token (HF_TOKEN, or the token file $HF_HOME/token) of an account with access may be needed"
-		if c.Token != "" {
+		hint := "it may not exist, or it may be private or gated: no token was sent; to send one, set HF_TOKEN or write it to the token file ($HF_HOME/token, or HF_TOKEN_PATH)"
+		if sent {
 			hint = "it may not exist, or the token that was sent does not give access to it (private or gated repo)"
 		}
 		e = t.errorf(ErrRepoNotFound, du, nil, "repository %s not found (HTTP %d): %s", t.repoID, st, hint)
@@ -293,11 +351,11 @@ func (c *Client) statusError(resp *http.Response, t target, u string) *Error {
 	case st == http.StatusTooManyRequests:
 		e = t.errorf(ErrHTTP, du, nil, "rate limited by the server (HTTP 429): retry later, or use a token (HF_TOKEN)")
 	default:
-		e = t.errorf(ErrHTTP, du, nil, "unexpected HTTP status %s", resp.Status)
+		e = t.errorf(ErrHTTP, du, nil, "unexpected HTTP status %s", statusText(resp))
 	}
 	e.Status = st
 	if srv != "" {
-		e.Msg += " (server said: " + srv + ")"
+		e.Msg += " (server said: " + quoted(srv) + ")"
 	}
 	return e
 }
@@ -341,7 +399,7 @@ func (c *Client) headOnce(ctx context.Context, t target, u string) (fileMeta, *h
 		if resp.StatusCode >= 300 && resp.StatusCode < 400 {
 			loc, err := req.URL.Parse(resp.Header.Get("Location"))
 			if err != nil || resp.Header.Get("Location") == "" {
-				return fileMeta{}, resp, t.errorf(ErrProtocol, displayURL(u), err, "redirect (HTTP %d) without a usable Location", resp.StatusCode)
+				return fileMeta{}, resp, t.errorf(ErrProtocol, displayURL(u), nil, "redirect (HTTP %d) without a usable Location (%s)", resp.StatusCode, quoted(resp.Header.Get("Location")))
 			}
 			rel, _ := url.Parse(resp.Header.Get("Location"))
 			if rel.Host == "" {
@@ -372,23 +430,37 @@ func (c *Client) metaFrom(resp *http.Response, t target, u, location string) (fi
 	if m.etag == "" {
 		m.etag = normalizeEtag(resp.Header.Get("ETag"))
 	}
-	if s := resp.Header.Get(headerLinkedSize); s != "" {
-		if n, err := strconv.ParseInt(s, 10, 64); err == nil && n >= 0 {
+	du := displayURL(u)
+	// The size, as huggingface_hub's get_hf_file_metadata takes it:
+	// X-Linked-Size, else (not on a redirect, whose Content-Length is that
+	// of the redirect itself) Content-Length. Without one the file is
+	// refused, as huggingface_hub refuses it ("Distant resource does not
+	// have a Content-Length"): nothing would bound the transfer.
+	sizeHeader := headerLinkedSize
+	sizeValue := resp.Header.Get(headerLinkedSize)
+	if sizeValue == "" && (resp.StatusCode < 300 || resp.StatusCode >= 400) {
+		sizeHeader, sizeValue = "Content-Length", resp.Header.Get("Content-Length")
+	}
+	if sizeValue != "" {
+		if n, err := strconv.ParseInt(strings.TrimSpace(sizeValue), 10, 64); err == nil && n >= 0 {
 			m.size = n
 		}
-	} else if resp.ContentLength >= 0 {
-		m.size = resp.ContentLength
 	}
-	du := displayURL(u)
 	switch {
 	case m.commit == "":
 		return m, resp, t.errorf(ErrProtocol, du, nil, "answer has no %s header: the server does not look like a Hugging Face Hub", headerRepoCommit)
 	case !IsCommitHash(m.commit):
-		return m, resp, t.errorf(ErrProtocol, du, nil, "answer has a malformed %s header %q", headerRepoCommit, m.commit)
+		return m, resp, t.errorf(ErrProtocol, du, nil, "answer has a malformed %s header %s", headerRepoCommit, quoted(m.commit))
 	case m.etag == "":
 		return m, resp, t.errorf(ErrProtocol, du, nil, "answer has no ETag: the file version cannot be identified")
 	case !safeEtagRe.MatchString(m.etag) || len(m.etag) > 128:
-		return m, resp, t.errorf(ErrProtocol, du, nil, "answer has an ETag %q that is not a usable blob name", m.etag)
+		return m, resp, t.errorf(ErrProtocol, du, nil, "answer has an ETag %s that is not a usable blob name", quoted(m.etag))
+	case sizeValue == "":
+		return m, resp, t.errorf(ErrProtocol, du, nil, "answer announces no size (no %s or Content-Length header; a redirect needs %s): the download could not be bounded or verified, refusing it as huggingface_hub does",
+			headerLinkedSize, headerLinkedSize)
+	case m.size < 0:
+		return m, resp, t.errorf(ErrProtocol, du, nil, "answer has a %s header %s that is not a size in bytes: the download could not be bounded or verified",
+			sizeHeader, quoted(sizeValue))
 	}
 	return m, resp, nil
 }
@@ -425,7 +497,9 @@ func (c *Client) resolveRevisionOnce(ctx context.Context, t target) (string, err
 	var info struct {
 		SHA string `json:"sha"`
 	}
-	body, err := io.ReadAll(io.LimitReader(idleReader{resp.Body, w}, 16<<20))
+	// The metadata timeout bounds the whole answer, body included: a body
+	// trickling in does not extend it.
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
 	if err != nil {
 		return "", c.transportError(ctx, w, t, u, err)
 	}
@@ -433,7 +507,7 @@ func (c *Client) resolveRevisionOnce(ctx context.Context, t target) (string, err
 		return "", t.errorf(ErrProtocol, u, err, "revision info is not valid JSON")
 	}
 	if !IsCommitHash(info.SHA) {
-		return "", t.errorf(ErrProtocol, u, nil, "revision info has no usable commit hash (sha %q)", info.SHA)
+		return "", t.errorf(ErrProtocol, u, nil, "revision info has no usable commit hash (sha %s)", quoted(info.SHA))
 	}
 	return info.SHA, nil
 }

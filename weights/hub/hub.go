@@ -26,6 +26,7 @@
 package hub
 
 import (
+	"compress/gzip"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -39,6 +40,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -78,7 +80,21 @@ type Client struct {
 	MetadataTimeout time.Duration
 	// ReadTimeout is the longest wait for data during a content transfer,
 	// headers included (0: DefaultReadTimeout; HF_HUB_DOWNLOAD_TIMEOUT).
+	// It is also the window over which MinRate is measured.
 	ReadTimeout time.Duration
+	// MinRate is the slowest transfer accepted, in bytes per second: a
+	// body bringing fewer than MinRate × ReadTimeout bytes in a window of
+	// ReadTimeout fails (0: DefaultMinRate; negative: no minimum, only the
+	// idle timeout; HF_HUB_DOWNLOAD_MIN_RATE).
+	MinRate int64
+	// LockTimeout is how long a download waits for the lock another
+	// process holds on the same blob while that process's partial file
+	// does not grow (0: DefaultLockTimeout; HF_HUB_LOCK_TIMEOUT). The wait
+	// is announced on Warn.
+	LockTimeout time.Duration
+	// Warn receives what the user must see even when nothing else is
+	// shown, such as a wait for another process's lock (nil: os.Stderr).
+	Warn io.Writer
 	// MaxRetries is how many more times a request answered 500, 502, 503
 	// or 504 is sent (0: DefaultMaxRetries; negative: none).
 	MaxRetries int
@@ -97,6 +113,10 @@ type Client struct {
 //	HF_HUB_OFFLINE           1/true/yes/on (any case) = offline (also TRANSFORMERS_OFFLINE)
 //	HF_HUB_ETAG_TIMEOUT      metadata timeout, seconds [10]
 //	HF_HUB_DOWNLOAD_TIMEOUT  idle-read timeout, seconds [10]
+//	HF_HUB_DOWNLOAD_MIN_RATE slowest transfer accepted, bytes/s, measured over
+//	                         HF_HUB_DOWNLOAD_TIMEOUT windows [1024]; 0 = none
+//	HF_HUB_LOCK_TIMEOUT      wait for another process's download of the same
+//	                         file while it makes no progress, seconds [600]
 //
 // Progress goes to stderr only when stderr is a terminal; Log is nil.
 func NewFromEnv() (*Client, error) {
@@ -145,6 +165,19 @@ func NewFromEnv() (*Client, error) {
 	}
 	if c.ReadTimeout, err = envSeconds("HF_HUB_DOWNLOAD_TIMEOUT"); err != nil {
 		return nil, err
+	}
+	if c.LockTimeout, err = envSeconds("HF_HUB_LOCK_TIMEOUT"); err != nil {
+		return nil, err
+	}
+	if v := strings.TrimSpace(os.Getenv("HF_HUB_DOWNLOAD_MIN_RATE")); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			return nil, fmt.Errorf("hub: HF_HUB_DOWNLOAD_MIN_RATE=%s is not a number of bytes per second (0 for no minimum)", quoted(v))
+		}
+		c.MinRate = n
+		if n == 0 {
+			c.MinRate = -1
+		}
 	}
 	if isTerminal(os.Stderr) {
 		c.Progress = os.Stderr
@@ -244,51 +277,90 @@ func (c *Client) check(t target) error {
 // missing. Offline, the cache is used through refs/<revision>. Errors are
 // *Error values naming repo, revision, file and URL.
 func (c *Client) Download(ctx context.Context, repoID, revision, filename string) (string, error) {
+	p, _, err := c.download(ctx, repoID, revision, filename, nil)
+	return p, err
+}
+
+// pinned is the commit the files of one DownloadRepoFiles call must come
+// from, and what gave it: the revision API for a revision, or the first
+// file's answer.
+type pinned struct {
+	commit, revision, file string
+}
+
+func (p *pinned) describe() string {
+	if p.file != "" {
+		return fmt.Sprintf("%s is at commit %s", p.file, p.commit)
+	}
+	return fmt.Sprintf("the revision API says %s is commit %s", p.revision, p.commit)
+}
+
+// download is Download; with pin set, the server's answer must name
+// pin.commit (else nothing of the file is written), and when pin.commit is
+// empty the answer's commit becomes the pin.
+func (c *Client) download(ctx context.Context, repoID, revision, filename string, pin *pinned) (string, string, error) {
 	if revision == "" {
 		revision = DefaultRevision
 	}
 	t := target{repoID: repoID, revision: revision, filename: filename}
 	if filename == "" {
-		return "", t.errorf(ErrInvalidArgument, "", errors.New("filename is empty"), "refusing filename")
+		return "", "", t.errorf(ErrInvalidArgument, "", errors.New("filename is empty"), "refusing filename")
 	}
 	if err := c.check(t); err != nil {
-		return "", err
+		return "", "", err
 	}
 	rc := newRepoCache(c.CacheDir, repoID)
 	if IsCommitHash(revision) {
 		if p := rc.pointerPath(revision, filename); regularFile(p) {
 			c.logf("%s@%s %s: cached at %s", repoID, revision, filename, p)
-			return p, nil
+			return p, revision, nil
 		}
 	}
 	if c.Offline {
-		return c.fromCacheOffline(rc, t)
+		p, err := c.fromCacheOffline(rc, t)
+		return p, "", err
 	}
 
 	u := c.resolveURL(repoID, revision, filename)
 	meta, resp, err := c.head(ctx, t, u)
 	if err != nil {
-		return "", c.annotate(rc, t, resp, err)
+		return "", "", c.annotate(rc, t, resp, err)
+	}
+	// A commit is immutable: the answer for a commit revision must name it.
+	// Within one DownloadRepoFiles call, every file must come from the
+	// commit the first one (or the revision API) gave: else files would
+	// land in two snapshots and refs/<revision> would move between them.
+	if IsCommitHash(revision) && meta.commit != revision && (pin == nil || pin.commit == "") {
+		return "", "", t.errorf(ErrProtocol, displayURL(u), nil, "asked for commit %s, the answer is for commit %s; nothing of the file was kept", revision, meta.commit)
+	}
+	if pin != nil {
+		if pin.commit == "" {
+			*pin = pinned{commit: meta.commit, file: filename}
+		} else if meta.commit != pin.commit {
+			return "", "", t.errorf(ErrProtocol, displayURL(u), nil,
+				"files of one snapshot come from different commits: %s, but the answer for %s says commit %s (the repo changed during the download, or the server is inconsistent); nothing of %s was kept: run again",
+				pin.describe(), filename, meta.commit, filename)
+		}
 	}
 	pointer := rc.pointerPath(meta.commit, filename)
 	blob := rc.blobPath(meta.etag)
 	if regularFile(pointer) && sizeMatches(pointer, meta.size) {
 		if err := rc.writeRef(revision, meta.commit); err != nil {
-			return "", t.errorf(ErrCache, "", err, "cannot record refs/%s", revision)
+			return "", "", t.errorf(ErrCache, "", err, "cannot record refs/%s", revision)
 		}
 		c.logf("%s@%s %s: up to date at %s", repoID, revision, filename, pointer)
-		return pointer, nil
+		return pointer, meta.commit, nil
 	}
 	if err := c.fetchBlob(ctx, t, rc, meta); err != nil {
-		return "", err
+		return "", "", err
 	}
 	if err := link(blob, pointer); err != nil {
-		return "", t.errorf(ErrCache, "", err, "cannot create snapshot link %s", pointer)
+		return "", "", t.errorf(ErrCache, "", err, "cannot create snapshot link %s", pointer)
 	}
 	if err := rc.writeRef(revision, meta.commit); err != nil {
-		return "", t.errorf(ErrCache, "", err, "cannot record refs/%s", revision)
+		return "", "", t.errorf(ErrCache, "", err, "cannot record refs/%s", revision)
 	}
-	return pointer, nil
+	return pointer, meta.commit, nil
 }
 
 // annotate completes a metadata error: a missing file is remembered in
@@ -349,9 +421,9 @@ func (c *Client) fetchBlob(ctx context.Context, t target, rc repoCache, meta fil
 	if err := os.MkdirAll(filepath.Dir(blob), 0o755); err != nil {
 		return t.errorf(ErrCache, "", err, "cannot create blobs directory")
 	}
-	lock, err := lockFile(filepath.Join(rc.locks, meta.etag+".lock"))
+	lock, err := c.lockBlob(ctx, t, filepath.Join(rc.locks, meta.etag+".lock"), blob+".incomplete")
 	if err != nil {
-		return t.errorf(ErrCache, "", err, "cannot lock blob %s", meta.etag)
+		return err
 	}
 	defer lock.unlock()
 	if regularFile(blob) {
@@ -374,16 +446,80 @@ func (c *Client) fetchBlob(ctx context.Context, t target, rc repoCache, meta fil
 	return nil
 }
 
+// lockBlob takes the lock of a blob. When another download holds it, the
+// wait is announced on Warn (naming the lock file), repeated every 10 s,
+// and given up after LockTimeout during which the other download's partial
+// file did not grow.
+func (c *Client) lockBlob(ctx context.Context, t target, lockPath, incomplete string) (*fileLock, error) {
+	l, ok, err := tryLockFile(lockPath)
+	if err != nil {
+		return nil, t.errorf(ErrCache, "", err, "cannot lock %s", lockPath)
+	}
+	if ok {
+		return l, nil
+	}
+	warn := c.Warn
+	if warn == nil {
+		warn = os.Stderr
+	}
+	timeout := durOr(c.LockTimeout, DefaultLockTimeout)
+	fmt.Fprintf(warn, "hub: %s: waiting for the lock %s: another download of this file is in progress (giving up after %s without progress, HF_HUB_LOCK_TIMEOUT)\n",
+		t.filename, lockPath, timeout)
+	size := func() int64 {
+		if fi, err := os.Stat(incomplete); err == nil {
+			return fi.Size()
+		}
+		return -1
+	}
+	start := time.Now()
+	lastSize, lastProgress, nextNotice := size(), start, start.Add(10*time.Second)
+	poll := max(min(10*time.Millisecond, timeout/4), time.Millisecond)
+	for {
+		tm := time.NewTimer(poll)
+		select {
+		case <-ctx.Done():
+			tm.Stop()
+			return nil, t.errorf(ctx.Err(), "", nil, "canceled while waiting for the lock %s", lockPath)
+		case <-tm.C:
+		}
+		poll = min(2*poll, 500*time.Millisecond, max(timeout/4, time.Millisecond))
+		l, ok, err := tryLockFile(lockPath)
+		if err != nil {
+			return nil, t.errorf(ErrCache, "", err, "cannot lock %s", lockPath)
+		}
+		now := time.Now()
+		if ok {
+			c.logf("%s@%s %s: got the lock %s after %s", t.repoID, t.revision, t.filename, lockPath, now.Sub(start).Round(time.Millisecond))
+			return l, nil
+		}
+		if s := size(); s != lastSize {
+			lastSize, lastProgress = s, now
+		}
+		if now.Sub(lastProgress) >= timeout {
+			return nil, t.errorf(ErrTimeout, "", nil, "gave up waiting for the lock %s after %s: another download of this file holds it and its partial file %s did not grow for %s (HF_HUB_LOCK_TIMEOUT)",
+				lockPath, now.Sub(start).Round(time.Millisecond), incomplete, timeout)
+		}
+		if now.After(nextNotice) {
+			fmt.Fprintf(warn, "hub: %s: still waiting for the lock %s (%s so far)\n", t.filename, lockPath, now.Sub(start).Round(time.Second))
+			nextNotice = now.Add(10 * time.Second)
+		}
+	}
+}
+
 // transfer GETs meta.location into the incomplete file and verifies it.
 // An LFS file (sha256 etag) interrupted earlier is resumed with a Range
 // request; anything else starts clean.
 func (c *Client) transfer(ctx context.Context, t target, meta fileMeta, incomplete string) error {
 	isSHA := sha256Re.MatchString(meta.etag)
 	var offset int64
-	if fi, err := os.Stat(incomplete); err == nil && isSHA && meta.size > 0 && fi.Size() > 0 && fi.Size() < meta.size {
+	if fi, err := os.Stat(incomplete); err == nil && isSHA && fi.Mode().IsRegular() && fi.Size() > 0 && fi.Size() < meta.size {
 		offset = fi.Size()
 	}
-	f, err := os.OpenFile(incomplete, os.O_CREATE|os.O_RDWR, 0o666)
+	flags := os.O_CREATE | os.O_RDWR
+	if offset == 0 {
+		flags |= os.O_TRUNC
+	}
+	f, err := os.OpenFile(incomplete, flags, 0o666)
 	if err != nil {
 		return t.errorf(ErrCache, "", err, "cannot open %s", incomplete)
 	}
@@ -398,17 +534,21 @@ func (c *Client) transfer(ctx context.Context, t target, meta fileMeta, incomple
 	if isSHA {
 		h = sha256.New()
 	}
-	if offset > 0 {
+	restart := func() error {
+		offset = 0
 		if h != nil {
-			if _, err := io.CopyN(h, f, offset); err != nil {
-				offset = 0
-				h.Reset()
-			}
+			h.Reset()
 		}
-	}
-	if offset == 0 {
 		if err := f.Truncate(0); err != nil {
 			return t.errorf(ErrCache, "", err, "cannot truncate %s", incomplete)
+		}
+		return nil
+	}
+	if offset > 0 && h != nil {
+		if _, err := io.CopyN(h, f, offset); err != nil {
+			if err := restart(); err != nil {
+				return err
+			}
 		}
 	}
 	if _, err := f.Seek(offset, io.SeekStart); err != nil {
@@ -416,10 +556,25 @@ func (c *Client) transfer(ctx context.Context, t target, meta fileMeta, incomple
 	}
 
 	d := durOr(c.ReadTimeout, DefaultReadTimeout)
+	rate := c.MinRate
+	if rate == 0 {
+		rate = DefaultMinRate
+	}
+	need := int64(1)
+	if rate > 0 {
+		need = max(1, int64(float64(rate)*d.Seconds()))
+	}
+	slow := func(got int64) string {
+		if got == 0 {
+			return fmt.Sprintf("no data received for %s (idle read timeout, HF_HUB_DOWNLOAD_TIMEOUT)", d)
+		}
+		return fmt.Sprintf("only %d bytes received in %s, below the minimum rate of %d bytes/s (HF_HUB_DOWNLOAD_MIN_RATE, measured over windows of the idle read timeout, HF_HUB_DOWNLOAD_TIMEOUT)", got, d, rate)
+	}
 	var (
-		w    *watchdog
-		resp *http.Response
-		u    string
+		w     *watchdog
+		resp  *http.Response
+		u     string
+		start int64
 	)
 	defer func() {
 		if w != nil {
@@ -430,11 +585,10 @@ func (c *Client) transfer(ctx context.Context, t target, meta fileMeta, incomple
 		if w != nil {
 			w.stop()
 		}
-		// A fresh idle timer per try: the wait between tries is not idle
-		// reading.
-		w = newWatchdog(ctx, d, fmt.Sprintf("no data received for %s (idle read timeout, HF_HUB_DOWNLOAD_TIMEOUT)", d))
+		// A fresh timer per try: the wait between tries is not reading.
+		w = newRateWatchdog(ctx, d, need, slow)
 		var err error
-		resp, u, err = c.get(ctx, w, t, meta.location, offset)
+		resp, u, start, err = c.get(ctx, w, t, meta.location, offset)
 		return err
 	})
 	if err != nil {
@@ -442,127 +596,231 @@ func (c *Client) transfer(ctx context.Context, t target, meta fileMeta, incomple
 		return err
 	}
 	defer resp.Body.Close()
+	du := displayURL(u)
 	switch {
-	case offset > 0 && resp.StatusCode == http.StatusPartialContent:
+	case resp.StatusCode == http.StatusPartialContent && start > 0:
 		c.logf("%s@%s %s: resuming at byte %d", t.repoID, t.revision, t.filename, offset)
-	case resp.StatusCode == http.StatusOK:
+		if total, ok := rangeTotal(resp.Header.Get("Content-Range")); ok && total != meta.size {
+			return t.errorf(ErrIntegrity, du, nil, "Content-Range %s announces a file of %d bytes but the file's metadata says %d; nothing was kept",
+				quoted(resp.Header.Get("Content-Range")), total, meta.size)
+		}
+	case resp.StatusCode == http.StatusOK || resp.StatusCode == http.StatusPartialContent:
 		if offset > 0 {
 			// Range ignored: start over.
-			offset = 0
-			if h != nil {
-				h.Reset()
-			}
-			if err := f.Truncate(0); err != nil {
-				return t.errorf(ErrCache, "", err, "cannot truncate %s", incomplete)
+			if err := restart(); err != nil {
+				return err
 			}
 			if _, err := f.Seek(0, io.SeekStart); err != nil {
 				return t.errorf(ErrCache, "", err, "cannot seek in %s", incomplete)
 			}
 		}
 	default:
-		return t.errorf(ErrHTTP, displayURL(u), nil, "unexpected HTTP status %s for the content", resp.Status)
+		return t.errorf(ErrHTTP, du, nil, "unexpected HTTP status %s for the content", statusText(resp))
 	}
 	expected := meta.size
-	if expected < 0 && resp.ContentLength >= 0 {
-		expected = offset + resp.ContentLength
-	}
-	if expected >= 0 && resp.ContentLength >= 0 && offset+resp.ContentLength != expected {
-		return t.errorf(ErrIntegrity, displayURL(u), nil, "the content is announced as %d bytes (Content-Length) but the file's metadata says %d; nothing was kept",
-			offset+resp.ContentLength, expected)
-	}
-	c.logf("GET %s -> %s (%s)", displayURL(u), incomplete, sizeString(expected))
 
-	var dst io.Writer = f
+	// The wire: what the server sends, counted by the watchdog; its read
+	// error, if any, is the transport's.
+	wire := &errReader{r: idleReader{resp.Body, w}}
+	var body io.Reader = wire
+	rawEnc := resp.Header.Get("Content-Encoding")
+	switch strings.ToLower(strings.TrimSpace(rawEnc)) {
+	case "", "identity":
+		if resp.ContentLength >= 0 && offset+resp.ContentLength != expected {
+			return t.errorf(ErrIntegrity, du, nil, "the content is announced as %d bytes (Content-Length) but the file's metadata says %d; nothing was kept",
+				offset+resp.ContentLength, expected)
+		}
+	case "gzip", "x-gzip":
+		// As requests (huggingface_hub's HTTP library) does: decoded
+		// transparently, the size checked on the decoded content.
+		if offset > 0 {
+			return t.errorf(ErrProtocol, du, nil, "answered a Range request with a gzip-encoded body, which cannot continue the partial file; it was removed, the next run starts again")
+		}
+		zr, err := gzip.NewReader(body)
+		if err != nil {
+			if wire.err != nil {
+				return c.transferFailed(ctx, w, t, u, wire.err, 0, expected, incomplete, false)
+			}
+			return t.errorf(ErrIntegrity, du, err, "the body is announced as gzip-encoded (Content-Encoding) but is not valid gzip; nothing was kept")
+		}
+		defer zr.Close()
+		body = zr
+	default:
+		return t.errorf(ErrProtocol, du, nil, "the body has Content-Encoding %s, which is not supported (the request asked for identity, and gzip is decoded); nothing was kept", quoted(rawEnc))
+	}
+	c.logf("GET %s -> %s (%s)", du, incomplete, sizeString(expected))
+
+	fw := &errWriter{w: f}
+	var dst io.Writer = fw
 	if h != nil {
-		dst = io.MultiWriter(f, h)
+		dst = io.MultiWriter(fw, h)
 	}
-	var body io.Reader = resp.Body
-	if expected >= 0 {
-		// Never write more than announced (one byte more shows the excess).
-		body = io.LimitReader(body, expected-offset+1)
-	}
+	// Never write more than announced (one byte more shows the excess).
+	body = io.LimitReader(body, expected-offset+1)
 	pr := newProgress(c.Progress, t.filename, offset, expected)
-	n, err := io.Copy(dst, idleReader{pr.reader(body), w})
+	n, err := io.Copy(dst, pr.reader(body))
 	pr.done()
 	got := offset + n
-	if err != nil {
-		te := c.transportError(ctx, w, t, u, err)
-		if isSHA && got > 0 && errors.Is(te, ErrNetwork) {
-			te.Kind = ErrInterrupted
-			te.Msg = fmt.Sprintf("transfer interrupted after %d of %s; the partial data stays in %s and the next run resumes it",
-				got, sizeString(expected), incomplete)
-			keep = true
-		} else if errors.Is(te, ErrNetwork) {
-			te.Kind = ErrInterrupted
-			te.Msg = fmt.Sprintf("transfer interrupted after %d of %s; nothing was kept, the next run starts again", got, sizeString(expected))
-		} else if isSHA && got > 0 {
-			te.Msg += fmt.Sprintf(" after %d of %s; the partial data stays in %s and the next run resumes it", got, sizeString(expected), incomplete)
-			keep = true
-		}
+	switch {
+	case fw.err != nil:
+		return writeFailed(t, fw.err, incomplete, got, expected)
+	case err != nil && wire.err == nil:
+		// Not the transport: the gzip decoder.
+		return t.errorf(ErrIntegrity, du, err, "the gzip-encoded body is corrupt after %d decoded bytes; nothing was kept", got)
+	case err != nil:
+		te := c.transferFailed(ctx, w, t, u, err, got, expected, incomplete, isSHA)
+		keep = isSHA && got > 0
 		return te
 	}
-	if expected >= 0 && got > expected {
-		return t.errorf(ErrIntegrity, displayURL(u), nil, "received more than the %d bytes announced; nothing was kept", expected)
+	if got > expected {
+		return t.errorf(ErrIntegrity, du, nil, "received more than the %d bytes announced; nothing was kept", expected)
 	}
-	if expected >= 0 && got != expected {
-		return t.errorf(ErrIntegrity, displayURL(u), nil, "received %d bytes, expected %d; nothing was kept", got, expected)
+	if got != expected {
+		return t.errorf(ErrIntegrity, du, nil, "received %d bytes, expected %d; nothing was kept", got, expected)
 	}
 	if h != nil {
 		if sum := hex.EncodeToString(h.Sum(nil)); sum != meta.etag {
-			return t.errorf(ErrIntegrity, displayURL(u), nil, "sha256 of the received data is %s, expected %s; nothing was kept", sum, meta.etag)
+			return t.errorf(ErrIntegrity, du, nil, "sha256 of the received data is %s, expected %s; nothing was kept", sum, meta.etag)
 		}
 	}
 	if err := f.Sync(); err != nil {
-		return t.errorf(ErrCache, "", err, "cannot write %s", incomplete)
+		return writeFailed(t, err, incomplete, got, expected)
 	}
 	keep = true // renamed by the caller
 	return nil
 }
 
+// transferFailed describes a transport failure (err) during a body
+// transfer that had reached got bytes. An LFS file keeps its partial data
+// for the next run to resume (resumable).
+func (c *Client) transferFailed(ctx context.Context, w *watchdog, t target, u string, err error, got, expected int64, incomplete string, resumable bool) *Error {
+	te := c.transportError(ctx, w, t, u, err)
+	switch {
+	case resumable && got > 0 && errors.Is(te, ErrNetwork):
+		te.Kind = ErrInterrupted
+		te.Msg = fmt.Sprintf("transfer interrupted after %d of %s; the partial data stays in %s and the next run resumes it",
+			got, sizeString(expected), incomplete)
+	case errors.Is(te, ErrNetwork):
+		te.Kind = ErrInterrupted
+		te.Msg = fmt.Sprintf("transfer interrupted after %d of %s; nothing was kept, the next run starts again", got, sizeString(expected))
+	case resumable && got > 0:
+		te.Msg += fmt.Sprintf(" after %d of %s; the partial data stays in %s and the next run resumes it", got, sizeString(expected), incomplete)
+	}
+	return te
+}
+
+// writeFailed describes a failure to write the incomplete file, which the
+// caller removes: a full disk is named as such, not as a failed transfer.
+func writeFailed(t target, err error, incomplete string, got, expected int64) *Error {
+	if errors.Is(err, syscall.ENOSPC) {
+		return t.errorf(ErrCache, "", err, "no space left on device writing %s (%d of %s received): free space on that disk, or set HF_HUB_CACHE to a cache on another one; the partial file was removed",
+			incomplete, got, sizeString(expected))
+	}
+	return t.errorf(ErrCache, "", err, "cannot write %s (%d of %s received); the partial file was removed", incomplete, got, sizeString(expected))
+}
+
+// errReader records the first read error of r.
+type errReader struct {
+	r   io.Reader
+	err error
+}
+
+func (e *errReader) Read(p []byte) (int, error) {
+	n, err := e.r.Read(p)
+	if err != nil && err != io.EOF && e.err == nil {
+		e.err = err
+	}
+	return n, err
+}
+
+// errWriter records the first write error of w.
+type errWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (e *errWriter) Write(p []byte) (int, error) {
+	n, err := e.w.Write(p)
+	if err != nil && e.err == nil {
+		e.err = err
+	}
+	return n, err
+}
+
+// rangeTotal returns the complete length in a Content-Range header
+// ("bytes N-M/T"), if it gives one.
+func rangeTotal(cr string) (int64, bool) {
+	_, total, ok := strings.Cut(cr, "/")
+	if !ok {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(total), 10, 64)
+	return n, err == nil
+}
+
 // get issues the content GET, following redirects by hand: the token goes
-// only to the endpoint's host.
-func (c *Client) get(ctx context.Context, w *watchdog, t target, u string, offset int64) (*http.Response, string, error) {
+// only to the endpoint's host. Every way round the loop sends one more
+// request, and there are at most maxRedirects redirects plus two restarts
+// from byte 0 (a Range refused, or answered from the wrong offset): the
+// loop always ends.
+//
+// It returns the answer, its URL and the offset its body starts at (0 when
+// the Range was dropped).
+func (c *Client) get(ctx context.Context, w *watchdog, t target, u string, offset int64) (*http.Response, string, int64, error) {
 	hc := c.noRedirect()
-	for hops := 0; ; hops++ {
+	for hops, restarts := 0, 0; ; {
 		req, err := c.newRequest(w.ctx, http.MethodGet, u)
 		if err != nil {
-			return nil, u, t.errorf(ErrInvalidArgument, displayURL(u), err, "cannot build request")
+			return nil, u, 0, t.errorf(ErrInvalidArgument, displayURL(u), err, "cannot build request")
 		}
 		if offset > 0 {
 			req.Header.Set("Range", fmt.Sprintf("bytes=%d-", offset))
 		}
 		resp, err := hc.Do(req)
 		if err != nil {
-			return nil, u, c.transportError(ctx, w, t, u, err)
+			return nil, u, 0, c.transportError(ctx, w, t, u, err)
 		}
 		w.kick()
 		if resp.StatusCode >= 300 && resp.StatusCode < 400 {
 			resp.Body.Close()
 			loc, err := req.URL.Parse(resp.Header.Get("Location"))
 			if err != nil || resp.Header.Get("Location") == "" {
-				return nil, u, t.errorf(ErrProtocol, displayURL(u), err, "redirect (HTTP %d) without a usable Location", resp.StatusCode)
+				return nil, u, 0, t.errorf(ErrProtocol, displayURL(u), nil, "redirect (HTTP %d) without a usable Location (%s)", resp.StatusCode, quoted(resp.Header.Get("Location")))
 			}
 			if hops >= maxRedirects {
-				return nil, u, t.errorf(ErrProtocol, displayURL(u), nil, "more than %d redirects", maxRedirects)
+				return nil, u, 0, t.errorf(ErrProtocol, displayURL(u), nil, "more than %d redirects", maxRedirects)
 			}
+			hops++
 			u = loc.String()
 			continue
 		}
-		if resp.StatusCode == http.StatusRequestedRangeNotSatisfiable && offset > 0 {
-			resp.Body.Close()
-			offset = 0
-			continue
-		}
-		if resp.StatusCode >= 400 {
+		if resp.StatusCode >= 400 && !(resp.StatusCode == http.StatusRequestedRangeNotSatisfiable && offset > 0) {
 			defer resp.Body.Close()
-			return nil, u, c.statusError(resp, t, u)
+			return nil, u, 0, c.statusError(resp, t, u)
 		}
-		if resp.StatusCode == http.StatusPartialContent && !rangeStartsAt(resp.Header.Get("Content-Range"), offset) {
+		if resp.StatusCode == http.StatusPartialContent || resp.StatusCode == http.StatusRequestedRangeNotSatisfiable {
+			cr := resp.Header.Get("Content-Range")
+			if resp.StatusCode == http.StatusPartialContent && rangeStartsAt(cr, offset) {
+				return resp, u, offset, nil
+			}
 			resp.Body.Close()
+			if offset == 0 {
+				// Without Range, only a 200 (or a 206 from byte 0) holds the
+				// file from its start.
+				return nil, u, 0, t.errorf(ErrProtocol, displayURL(u), nil,
+					"answered HTTP 206 (partial content) to a request without Range, with Content-Range %s not starting at byte 0", quoted(cr))
+			}
+			if restarts >= 2 {
+				return nil, u, 0, t.errorf(ErrProtocol, displayURL(u), nil, "no usable answer to a Range request after %d restarts (HTTP %d, Content-Range %s)", restarts, resp.StatusCode, quoted(cr))
+			}
+			// The range was refused (416) or answered from another offset:
+			// start from byte 0 without Range.
+			c.logf("GET %s: HTTP %d with Content-Range %s for bytes=%d-, starting again from byte 0", displayURL(u), resp.StatusCode, quoted(cr), offset)
+			restarts++
 			offset = 0
 			continue
 		}
-		return resp, u, nil
+		return resp, u, 0, nil
 	}
 }
 
@@ -570,7 +828,7 @@ func (c *Client) get(ctx context.Context, w *watchdog, t target, u string, offse
 // starts at off.
 func rangeStartsAt(cr string, off int64) bool {
 	rest, ok := strings.CutPrefix(strings.TrimSpace(cr), "bytes ")
-	if !ok || off == 0 {
+	if !ok {
 		return false
 	}
 	start, _, ok := strings.Cut(rest, "-")
@@ -639,8 +897,12 @@ func (c *Client) DownloadRepoFiles(ctx context.Context, repoID, revision string,
 			return nil, err
 		}
 	}
+	pn := &pinned{}
+	if pin {
+		pn = &pinned{commit: rev, revision: revision}
+	}
 	for _, f := range files {
-		p, err := c.Download(ctx, repoID, rev, f)
+		p, _, err := c.download(ctx, repoID, rev, f, pn)
 		if err != nil {
 			var he *Error
 			if pin && errors.As(err, &he) {

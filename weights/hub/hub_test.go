@@ -101,6 +101,7 @@ func (fx *fixture) client() *Client {
 		Endpoint:        fx.fake.URL + "/",
 		CacheDir:        fx.cacheDir,
 		Log:             fx.log,
+		Warn:            fx.log,
 		MetadataTimeout: 5 * time.Second,
 		ReadTimeout:     5 * time.Second,
 	}

@@ -5,6 +5,6 @@ package hub
 // fileLock is a no-op where flock is unavailable.
 type fileLock struct{}
 
-func lockFile(path string) (*fileLock, error) { return &fileLock{}, nil }
+func tryLockFile(path string) (*fileLock, bool, error) { return &fileLock{}, true, nil }
 
 func (l *fileLock) unlock() {}

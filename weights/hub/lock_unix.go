@@ -14,25 +14,31 @@ import (
 // never write the same blob at once.
 type fileLock struct{ f *os.File }
 
-func lockFile(path string) (*fileLock, error) {
+// tryLockFile takes the lock on path if no one holds it; ok is false when
+// another holder (another process, or another download in this one) has
+// it.
+func tryLockFile(path string) (l *fileLock, ok bool, err error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	for {
-		err = unix.Flock(int(f.Fd()), unix.LOCK_EX)
+		err = unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
 		if err != unix.EINTR {
 			break
 		}
 	}
 	if err != nil {
 		f.Close()
-		return nil, err
+		if err == unix.EWOULDBLOCK {
+			return nil, false, nil
+		}
+		return nil, false, err
 	}
-	return &fileLock{f: f}, nil
+	return &fileLock{f: f}, true, nil
 }
 
 func (l *fileLock) unlock() {

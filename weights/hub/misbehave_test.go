@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -122,6 +123,7 @@ func (s *misServer) client(t *testing.T) *Client {
 	return &Client{
 		Endpoint:        s.URL,
 		CacheDir:        t.TempDir(),
+		Warn:            io.Discard,
 		MetadataTimeout: 2 * time.Second,
 		ReadTimeout:     2 * time.Second,
 		RetryWait:       5 * time.Millisecond,
