@@ -72,7 +72,7 @@ type Model struct {
 	NLayer    int
 	NHead     int
 	NEmbd     int
-	// DType is "fp32" or "fp16" (written as the added key model.dtype).
+	// DType is "fp32", "fp16" or "int8" (written as the added key model.dtype).
 	DType string
 }
 
@@ -207,9 +207,9 @@ func (r *Report) Validate() error {
 		}
 	}
 	switch r.Model.DType {
-	case "fp32", "fp16":
+	case "fp32", "fp16", "int8":
 	default:
-		bad("model.dtype", "%q is not fp32 or fp16", r.Model.DType)
+		bad("model.dtype", "%q is not fp32, fp16 or int8", r.Model.DType)
 	}
 	g := r.Generation
 	if finite("generation.temperature", g.Temperature) && g.Temperature < 0 {
@@ -446,7 +446,7 @@ func (r *Report) markdownRow(dtypes, threads bool) string {
 		vram = fmt.Sprintf("%.1f", *r.Results.VRAMPeakMiB)
 	}
 	what := r.Device.Type
-	if dtypes || r.Model.DType != "fp32" {
+	if r.Model.DType != "" && (dtypes || r.Model.DType != "fp32") { // upstream's reports have none
 		what += ", " + r.Model.DType
 	}
 	if n := r.Runtime.GOMAXPROCS; threads && n > 0 {
