@@ -32,20 +32,26 @@ var llamaColumns = []llamaColumn{
 // llamaModelType is the model column of the llama layout, in the form of
 // llama-bench's model type ("llama 7B Q4_0"): the architecture name of
 // upstream's Hub config, the shape as n_layer x n_embd, and the weight
-// precision as ggml names it (F32, F16), e.g. "labcore_gpt 6x256 F32".
+// precision as ggml names it (F32, F16; others in capitals, e.g. INT8),
+// e.g. "labcore_gpt 6x256 F32".
 // The precision is left out when the report does not give it
 // (upstream's own reports).
 func llamaModelType(r *Report) string {
 	s := fmt.Sprintf("labcore_gpt %dx%d", r.Model.NLayer, r.Model.NEmbd)
-	if r.Model.DType != "" {
-		s += " F" + strings.TrimPrefix(r.Model.DType, "fp") // fp32 -> F32, fp16 -> F16
+	switch r.Model.DType {
+	case "":
+	case "fp32", "fp16":
+		s += " F" + strings.TrimPrefix(r.Model.DType, "fp") // F32, F16 as ggml names them
+	default:
+		s += " " + strings.ToUpper(r.Model.DType)
 	}
 	return s
 }
 
 // llamaSize is llama-bench's size column: the weights' bytes, here
 // params × the bytes of model.dtype, in MiB below 1 GiB, else GiB, to 2
-// decimals; "N/A" without a dtype.
+// decimals; "N/A" without a dtype or for int8 (whose scales add bytes
+// that params_m does not count).
 func llamaSize(r *Report) string {
 	var per float64
 	switch r.Model.DType {
