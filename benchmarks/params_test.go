@@ -120,7 +120,7 @@ func TestBadValuesNameTheVariable(t *testing.T) {
 		"BENCH_WARMUP_TOKENS": {"BENCH_WARMUP_TOKENS": "-1"},
 		"BENCH_USE_KV_CACHE":  {"BENCH_USE_KV_CACHE": "maybe"},
 		"BENCH_DEVICE":        {"BENCH_DEVICE": "tpu"},
-		"BENCH_DTYPE":         {"BENCH_DTYPE": "int8"},
+		"BENCH_DTYPE":         {"BENCH_DTYPE": "int4"},
 		"BENCH_TOKENIZER":     {"BENCH_TOKENIZER": "word"},
 		"BENCH_REPO_ID":       {"BENCH_SOURCE": "hf"},
 		"BENCH_CONFIG":        {"BENCH_CONFIG": "no/such.toml"},

@@ -67,6 +67,9 @@ type Backend struct {
 // present, and with a plain error when the model does not fit the kernels'
 // limits (shared memory) or the device's memory.
 func Open(m *gpt.Model) (*Backend, error) {
+	if dt := m.DType(); dt != "fp32" && dt != "fp16" {
+		return nil, fmt.Errorf("cudakern: %s weights are not supported on cuda (its kernels run fp16): use dtype fp32 or fp16", dt)
+	}
 	g, err := getGPU()
 	if err != nil {
 		return nil, err

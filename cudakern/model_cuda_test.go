@@ -337,3 +337,13 @@ func TestFP16ModelMatchesFP32Model(t *testing.T) {
 		})
 	}
 }
+
+// TestInt8IsRefused: int8 weights (a CPU format) are a clear error on cuda,
+// before anything is uploaded.
+func TestInt8IsRefused(t *testing.T) {
+	m, err := gpt.RandomModel(gpt.Config{VocabSize: 20, BlockSize: 8, NLayer: 1, NHead: 2, NEmbd: 32, Bias: true}, 1)
+	require.NoError(t, err)
+	require.NoError(t, m.ConvertTo("int8"))
+	_, err = gpt.Open("cuda", m)
+	require.ErrorContains(t, err, "int8 weights are not supported on cuda")
+}

@@ -31,6 +31,11 @@ type CPU struct {
 	scores               []float32 // block_size per pool part
 	logits               []float32
 	dev                  Device
+	// lmHead is the tied embedding as the output projection.
+	lmHead Linear
+	// xq is a product's input quantized to 8 bits (int8 models only):
+	// block_size rows of up to 4*n_embd.
+	xq cpukern.Q8
 
 	pool *cpukern.Pool
 	mt   matTask
@@ -78,6 +83,13 @@ func NewCPU(m *Model) (*CPU, error) {
 		pool:   pool,
 	}
 	b.at.b = b
+	b.lmHead = Linear{W: m.Wte, W16: m.Wte16, W8: m.Wte8, Out: c.VocabSize, In: C}
+	if m.DType() == "int8" {
+		if err := cpukern.CheckQ8Len("gpt: cpu backend: int8 weights: n_embd", C); err != nil {
+			return nil, err
+		}
+		b.xq = cpukern.NewQ8(T * 4 * C)
+	}
 	if c.UseRoPE {
 		b.cos, b.sin = RopeTables(c.HeadSize(), T+1)
 	}
@@ -138,6 +150,7 @@ const (
 type matTask struct {
 	out, w, b, x []float32
 	w16          []uint16
+	w8, xq       cpukern.Q8 // int8 weights and x quantized
 	res          []float32
 	t, in, nOut  int
 	act          int
@@ -156,9 +169,12 @@ func (m *matTask) Do(part, parts int) {
 			return
 		}
 		o1 := min(m.nOut, o0+m.chunk)
-		if m.w16 != nil {
+		switch {
+		case m.w16 != nil:
 			cpukern.MatMulRowsF16(m.out, m.w16, m.b, m.x, m.t, m.in, m.nOut, o0, o1)
-		} else {
+		case m.w8.Q != nil:
+			cpukern.MatMulRowsQ8(m.out, m.w8, m.b, m.xq, m.t, m.in, m.nOut, o0, o1)
+		default:
 			cpukern.MatMulRows(m.out, m.w, m.b, m.x, m.t, m.in, m.nOut, o0, o1)
 		}
 		for r := range m.t {
@@ -173,13 +189,19 @@ func (m *matTask) Do(part, parts int) {
 	}
 }
 
-// matmul runs out = act(x @ l^T + bias) for t rows on the pool.
-func (b *CPU) matmul(out []float32, w []float32, w16 []uint16, bias, x []float32, t, in, nOut, act int, res []float32) {
+// matmul runs out = act(x @ l^T + l.B) for t rows on the pool.
+func (b *CPU) matmul(l *Linear, out, x []float32, t, act int, res []float32) {
 	m := &b.mt
-	m.out, m.w, m.w16, m.b, m.x, m.t, m.in, m.nOut, m.act, m.res = out, w, w16, bias, x, t, in, nOut, act, res
+	in, nOut := l.In, l.Out
+	m.out, m.w, m.w16, m.w8, m.b, m.x, m.t, m.in, m.nOut, m.act, m.res = out, l.W, l.W16, l.W8, l.B, x, t, in, nOut, act, res
 	es := 4
-	if w16 != nil {
+	switch {
+	case l.W16 != nil:
 		es = 2
+	case l.W8.Q != nil:
+		es = 1
+		m.xq = b.xq.Slice(0, t*in)
+		cpukern.QuantizeQ8(m.xq, x[:t*in])
 	}
 	m.chunk = max(4, chunkBytes/(es*in)&^3)
 	m.next.Store(0)
@@ -188,11 +210,11 @@ func (b *CPU) matmul(out []float32, w []float32, w16 []uint16, bias, x []float32
 	} else {
 		b.pool.Share(m)
 	}
-	m.out, m.w, m.w16, m.b, m.x, m.res = nil, nil, nil, nil, nil, nil
+	m.out, m.w, m.w16, m.w8, m.xq, m.b, m.x, m.res = nil, nil, nil, cpukern.Q8{}, cpukern.Q8{}, nil, nil, nil
 }
 
 func (b *CPU) linear(l *Linear, out, x []float32, t, act int, res []float32) {
-	b.matmul(out, l.W, l.W16, l.B, x, t, l.In, l.Out, act, res)
+	b.matmul(l, out, x, t, act, res)
 }
 
 // attnTask is the attention of t queries (rows of qkv) over every head,
@@ -281,9 +303,12 @@ func (b *CPU) rope(vec []float32, pos int) {
 // embed sets x to the embedding of token id at learned position pos.
 func (b *CPU) embed(x []float32, id, pos int) {
 	C := b.m.Config.NEmbd
-	if b.m.Wte16 != nil {
+	switch {
+	case b.m.Wte16 != nil:
 		cpukern.HalfToFloat(x, b.m.Wte16[id*C:(id+1)*C])
-	} else {
+	case b.m.Wte8.Q != nil:
+		cpukern.DequantizeQ8(x, b.m.Wte8.Slice(id*C, (id+1)*C))
+	default:
 		copy(x, b.m.Wte[id*C:(id+1)*C])
 	}
 	if b.m.Wpe != nil {
@@ -343,7 +368,7 @@ func (b *CPU) head(t int) []float32 {
 	c := b.m.Config
 	C := c.NEmbd
 	cpukern.LayerNorm(b.h[:C], b.x[t*C:(t+1)*C], b.m.LnF.W, b.m.LnF.B)
-	b.matmul(b.logits, b.m.Wte, b.m.Wte16, nil, b.h[:C], 1, C, c.VocabSize, actNone, nil)
+	b.matmul(&b.lmHead, b.logits, b.h[:C], 1, actNone, nil)
 	return b.logits
 }
 

@@ -7,6 +7,7 @@ package gpt
 import (
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 
@@ -16,10 +17,12 @@ import (
 
 // Linear is an nn.Linear: W is [Out, In] row-major, B has Out entries or is
 // nil when the model has no bias. After Model.ConvertTo("fp16") the matrix
-// is W16 (IEEE half bits, same layout) and W is nil.
+// is W16 (IEEE half bits, same layout), after ConvertTo("int8") it is W8
+// (8-bit values in blocks of 32 with a scale each), and W is nil.
 type Linear struct {
 	W       []float32
 	W16     []uint16
+	W8      cpukern.Q8
 	B       []float32
 	Out, In int
 }
@@ -38,14 +41,15 @@ type Block struct {
 }
 
 // Model is a LabCore GPT with its weights in host memory: fp32, or with
-// the weight matrices as IEEE half after ConvertTo("fp16") (vectors stay
-// fp32).
+// the weight matrices as IEEE half after ConvertTo("fp16") or 8-bit blocks
+// after ConvertTo("int8") (vectors stay fp32).
 type Model struct {
 	Config Config
 	// Wte is the token embedding [vocab, C], tied with lm_head; nil when the
-	// model is fp16, where Wte16 holds it.
+	// model is fp16 or int8, where Wte16 or Wte8 holds it.
 	Wte   []float32
 	Wte16 []uint16
+	Wte8  cpukern.Q8
 	// Wpe is the learned position embedding [block_size, C]; nil with RoPE.
 	Wpe    []float32
 	Blocks []Block
@@ -176,7 +180,8 @@ func firstNonFinite(x []float32) int {
 
 // WeightBytes is the number of bytes of weights a decode step reads: every
 // matrix and vector once (the tied matrix once; wpe one row), matrices at
-// 2 bytes an element when the model is fp16.
+// 2 bytes an element when the model is fp16, 1 byte and a 4-byte scale per
+// 32 elements when it is int8.
 func (m *Model) WeightBytes() int64 {
 	c := m.Config
 	n := c.NumParams()
@@ -184,48 +189,86 @@ func (m *Model) WeightBytes() int64 {
 		n -= int64(c.BlockSize-1) * int64(c.NEmbd)
 	}
 	bytes := n * 4
-	if m.DType() == "fp16" {
-		C := int64(c.NEmbd)
-		matrices := int64(c.VocabSize)*C + int64(c.NLayer)*12*C*C
+	C := int64(c.NEmbd)
+	matrices := int64(c.VocabSize)*C + int64(c.NLayer)*12*C*C
+	switch m.DType() {
+	case "fp16":
 		bytes -= 2 * matrices
+	case "int8":
+		bytes -= 4*matrices - matrices - 4*matrices/cpukern.Q8Block
 	}
 	return bytes
 }
 
-// DType is how the weight matrices are stored: "fp32" or "fp16".
+// DTypes are the weight storages ConvertTo accepts, the values of
+// --dtype and BENCH_DTYPE.
+var DTypes = []string{"fp32", "fp16", "int8"}
+
+// CheckDType returns an error unless dtype is one of DTypes.
+func CheckDType(dtype string) error {
+	if !slices.Contains(DTypes, dtype) {
+		return fmt.Errorf("want %s or %s, got %q", strings.Join(DTypes[:len(DTypes)-1], ", "), DTypes[len(DTypes)-1], dtype)
+	}
+	return nil
+}
+
+// DType is how the weight matrices are stored: "fp32", "fp16" or "int8".
 func (m *Model) DType() string {
-	if m.Wte16 != nil {
+	switch {
+	case m.Wte16 != nil:
 		return "fp16"
+	case m.Wte8.Q != nil:
+		return "int8"
 	}
 	return "fp32"
 }
 
 // ConvertTo stores the weight matrices (every Linear and the tied
-// embedding) as dtype, "fp32" or "fp16" (IEEE half, rounded to nearest
-// even); biases, norms and wpe stay fp32, and the arithmetic is fp32 either
-// way. Converting to fp16 halves the bytes a decode step reads; converting
-// back widens the rounded values. Backends built before the conversion must
-// be rebuilt.
+// embedding) as dtype: "fp32", "fp16" (IEEE half, rounded to nearest even)
+// or "int8" (blocks of 32 values with one float32 scale each, max|w|/127,
+// as ggml's q8_0; needs n_embd a multiple of 32). Biases, norms and wpe
+// stay fp32. With fp32 and fp16 weights the arithmetic is fp32; with int8,
+// each product's input is quantized to 8-bit blocks the same way and the
+// products are integer dot products per block, scaled and summed in fp32.
+// Converting to fp16 halves the bytes a decode step reads, to int8 leaves
+// 28 %; converting back widens the rounded values. Backends built before
+// the conversion must be rebuilt.
 func (m *Model) ConvertTo(dtype string) error {
-	switch dtype {
-	case m.DType():
+	if err := CheckDType(dtype); err != nil {
+		return fmt.Errorf("gpt: dtype: %w", err)
+	}
+	if dtype == m.DType() {
 		return nil
-	case "fp16":
-		m.Wte16, m.Wte = toHalf(m.Wte), nil
-		for i := range m.Blocks {
-			for _, l := range m.Blocks[i].linears() {
-				l.W16, l.W = toHalf(l.W), nil
-			}
+	}
+	if dtype == "int8" {
+		if err := cpukern.CheckQ8Len("n_embd", m.Config.NEmbd); err != nil {
+			return fmt.Errorf("gpt: dtype int8: %w", err)
 		}
-	case "fp32":
-		m.Wte, m.Wte16 = toFloat(m.Wte16), nil
-		for i := range m.Blocks {
-			for _, l := range m.Blocks[i].linears() {
-				l.W, l.W16 = toFloat(l.W16), nil
-			}
+	}
+	// Through fp32: widen what the model holds, then narrow.
+	to := func(w *[]float32, w16 *[]uint16, w8 *cpukern.Q8) {
+		switch {
+		case *w16 != nil:
+			*w = toFloat(*w16)
+		case w8.Q != nil:
+			*w = make([]float32, w8.Len())
+			cpukern.DequantizeQ8(*w, *w8)
 		}
-	default:
-		return fmt.Errorf("gpt: dtype %q: want fp32 or fp16", dtype)
+		*w16, *w8 = nil, cpukern.Q8{}
+		switch dtype {
+		case "fp16":
+			*w16, *w = toHalf(*w), nil
+		case "int8":
+			*w8 = cpukern.NewQ8(len(*w))
+			cpukern.QuantizeQ8(*w8, *w)
+			*w = nil
+		}
+	}
+	to(&m.Wte, &m.Wte16, &m.Wte8)
+	for i := range m.Blocks {
+		for _, l := range m.Blocks[i].linears() {
+			to(&l.W, &l.W16, &l.W8)
+		}
 	}
 	return nil
 }

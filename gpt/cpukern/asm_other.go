@@ -45,3 +45,9 @@ func expSubF32(x *float32, n int, m float32) float32 {
 func geluF32(x *float32, n int) {
 	panic("cpukern: no assembly kernels in this build")
 }
+func dotsQ8_1(out *float32, wq *int8, wd *float32, xq *int8, xd *float32, rows, in int) {
+	panic("cpukern: no assembly kernels in this build")
+}
+func dotsQ8_4(out *float32, wq *int8, wd *float32, xq *int8, xd *float32, rows, in int) {
+	panic("cpukern: no assembly kernels in this build")
+}

@@ -562,6 +562,198 @@ dotsSeqF16_done:
 	VZEROUPPER
 	RET
 
+// func dotsQ8_1(out *float32, wq *int8, wd *float32, xq *int8, xd *float32, rows int, in int)
+// Requires: AVX, AVX2, FMA3
+TEXT ·dotsQ8_1(SB), NOSPLIT, $0-56
+	MOVQ    out+0(FP), AX
+	MOVQ    wq+8(FP), CX
+	MOVQ    wd+16(FP), DX
+	MOVQ    rows+40(FP), BX
+	MOVQ    in+48(FP), SI
+	MOVQ    SI, DI
+	SHRQ    $0x03, DI
+	VMOVDQU ones16<>+0(SB), Y0
+
+dotsQ8_1_rows:
+	CMPQ   BX, $0x00
+	JE     dotsQ8_1_done
+	MOVQ   xq+24(FP), DI
+	MOVQ   xd+32(FP), R8
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	MOVQ   SI, R9
+	SHRQ   $0x05, R9
+
+dotsQ8_1_k:
+	CMPQ         R9, $0x02
+	JL           dotsQ8_1_tail
+	VMOVDQU      (DI), Y3
+	VPABSB       Y3, Y4
+	VBROADCASTSS (R8), Y5
+	VMOVDQU      (CX), Y6
+	VPSIGNB      Y3, Y6, Y6
+	VPMADDUBSW   Y6, Y4, Y6
+	VPMADDWD     Y0, Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VMULPS       Y5, Y6, Y6
+	VBROADCASTSS (DX), Y3
+	VFMADD231PS  Y6, Y3, Y1
+	VMOVDQU      32(DI), Y3
+	VPABSB       Y3, Y4
+	VBROADCASTSS 4(R8), Y5
+	VMOVDQU      32(CX), Y6
+	VPSIGNB      Y3, Y6, Y6
+	VPMADDUBSW   Y6, Y4, Y6
+	VPMADDWD     Y0, Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VMULPS       Y5, Y6, Y6
+	VBROADCASTSS 4(DX), Y3
+	VFMADD231PS  Y6, Y3, Y2
+	ADDQ         $0x40, DI
+	ADDQ         $0x40, CX
+	ADDQ         $0x08, R8
+	ADDQ         $0x08, DX
+	SUBQ         $0x02, R9
+	JMP          dotsQ8_1_k
+
+dotsQ8_1_tail:
+	CMPQ         R9, $0x00
+	JE           dotsQ8_1_reduce
+	VMOVDQU      (DI), Y3
+	VPABSB       Y3, Y4
+	VBROADCASTSS (R8), Y5
+	VMOVDQU      (CX), Y6
+	VPSIGNB      Y3, Y6, Y6
+	VPMADDUBSW   Y6, Y4, Y6
+	VPMADDWD     Y0, Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VMULPS       Y5, Y6, Y6
+	VBROADCASTSS (DX), Y3
+	VFMADD231PS  Y6, Y3, Y1
+	ADDQ         $0x20, DI
+	ADDQ         $0x20, CX
+	ADDQ         $0x04, R8
+	ADDQ         $0x04, DX
+	SUBQ         $0x01, R9
+	JMP          dotsQ8_1_tail
+
+dotsQ8_1_reduce:
+	VADDPS       Y2, Y1, Y1
+	VEXTRACTF128 $0x01, Y1, X2
+	VADDPS       X2, X1, X2
+	VHADDPS      X2, X2, X2
+	VHADDPS      X2, X2, X2
+	VMOVSS       X2, (AX)
+	ADDQ         $0x04, AX
+	SUBQ         $0x01, BX
+	JMP          dotsQ8_1_rows
+
+dotsQ8_1_done:
+	VZEROUPPER
+	RET
+
+DATA ones16<>+0(SB)/4, $0x00010001
+DATA ones16<>+4(SB)/4, $0x00010001
+DATA ones16<>+8(SB)/4, $0x00010001
+DATA ones16<>+12(SB)/4, $0x00010001
+DATA ones16<>+16(SB)/4, $0x00010001
+DATA ones16<>+20(SB)/4, $0x00010001
+DATA ones16<>+24(SB)/4, $0x00010001
+DATA ones16<>+28(SB)/4, $0x00010001
+GLOBL ones16<>(SB), RODATA|NOPTR, $32
+
+// func dotsQ8_4(out *float32, wq *int8, wd *float32, xq *int8, xd *float32, rows int, in int)
+// Requires: AVX, AVX2, FMA3
+TEXT ·dotsQ8_4(SB), NOSPLIT, $0-56
+	MOVQ    out+0(FP), AX
+	MOVQ    wq+8(FP), CX
+	MOVQ    wd+16(FP), DX
+	MOVQ    rows+40(FP), BX
+	MOVQ    in+48(FP), SI
+	MOVQ    SI, DI
+	SHRQ    $0x03, DI
+	VMOVDQU ones16<>+0(SB), Y0
+
+dotsQ8_4_rows:
+	CMPQ   BX, $0x00
+	JE     dotsQ8_4_done
+	MOVQ   xq+24(FP), R8
+	MOVQ   xd+32(FP), R9
+	LEAQ   (CX)(SI*2), R10
+	LEAQ   (DX)(DI*2), R11
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	MOVQ   SI, R12
+	SHRQ   $0x05, R12
+
+dotsQ8_4_k:
+	CMPQ         R12, $0x01
+	JL           dotsQ8_4_tail
+	VMOVDQU      (R8), Y5
+	VPABSB       Y5, Y6
+	VBROADCASTSS (R9), Y7
+	VMOVDQU      (CX), Y8
+	VPSIGNB      Y5, Y8, Y8
+	VPMADDUBSW   Y8, Y6, Y8
+	VPMADDWD     Y0, Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VMULPS       Y7, Y8, Y8
+	VBROADCASTSS (DX), Y9
+	VFMADD231PS  Y8, Y9, Y1
+	VMOVDQU      (CX)(SI*1), Y8
+	VPSIGNB      Y5, Y8, Y8
+	VPMADDUBSW   Y8, Y6, Y8
+	VPMADDWD     Y0, Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VMULPS       Y7, Y8, Y8
+	VBROADCASTSS (DX)(DI*1), Y9
+	VFMADD231PS  Y8, Y9, Y2
+	VMOVDQU      (R10), Y8
+	VPSIGNB      Y5, Y8, Y8
+	VPMADDUBSW   Y8, Y6, Y8
+	VPMADDWD     Y0, Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VMULPS       Y7, Y8, Y8
+	VBROADCASTSS (R11), Y9
+	VFMADD231PS  Y8, Y9, Y3
+	VMOVDQU      (R10)(SI*1), Y8
+	VPSIGNB      Y5, Y8, Y8
+	VPMADDUBSW   Y8, Y6, Y8
+	VPMADDWD     Y0, Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VMULPS       Y7, Y8, Y8
+	VBROADCASTSS (R11)(DI*1), Y5
+	VFMADD231PS  Y8, Y5, Y4
+	ADDQ         $0x20, R8
+	ADDQ         $0x20, CX
+	ADDQ         $0x20, R10
+	ADDQ         $0x04, R9
+	ADDQ         $0x04, DX
+	ADDQ         $0x04, R11
+	SUBQ         $0x01, R12
+	JMP          dotsQ8_4_k
+
+dotsQ8_4_tail:
+	VHADDPS      Y2, Y1, Y1
+	VHADDPS      Y4, Y3, Y3
+	VHADDPS      Y3, Y1, Y1
+	VEXTRACTF128 $0x01, Y1, X2
+	VADDPS       X2, X1, X2
+	VMOVUPS      X2, (AX)
+	LEAQ         (CX)(SI*2), CX
+	ADDQ         SI, CX
+	LEAQ         (DX)(DI*2), DX
+	ADDQ         DI, DX
+	ADDQ         $0x10, AX
+	SUBQ         $0x04, BX
+	JMP          dotsQ8_4_rows
+
+dotsQ8_4_done:
+	VZEROUPPER
+	RET
+
 // func axpyRowsF32(out *float32, p *float32, v *float32, n int, hd int, stride int)
 // Requires: AVX, FMA3
 TEXT ·axpyRowsF32(SB), NOSPLIT, $0-48

@@ -44,6 +44,16 @@ func dotsSeqF32(out *float32, w *float32, x *float32, rows int, in int, wstride 
 //go:noescape
 func dotsSeqF16(out *float32, w *uint16, x *float32, rows int, in int, wstride int)
 
+// dotsQ8_1 sets out[r] = sum over 32-value blocks b of wd[r*in/32+b]*xd[b]*dot(wq[r*in+32b:][:32], xq[32b:][:32]) for r < rows (a multiple of 1, in a multiple of 32).
+//
+//go:noescape
+func dotsQ8_1(out *float32, wq *int8, wd *float32, xq *int8, xd *float32, rows int, in int)
+
+// dotsQ8_4 sets out[r] = sum over 32-value blocks b of wd[r*in/32+b]*xd[b]*dot(wq[r*in+32b:][:32], xq[32b:][:32]) for r < rows (a multiple of 4, in a multiple of 32).
+//
+//go:noescape
+func dotsQ8_4(out *float32, wq *int8, wd *float32, xq *int8, xd *float32, rows int, in int)
+
 // axpyRowsF32 sets out[i] = sum_{j<n} p[j]*v[j*stride+i] for i < hd (hd a multiple of 8).
 //
 //go:noescape

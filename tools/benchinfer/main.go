@@ -66,7 +66,7 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&op.jsonOut, "json-out", "", "write the JSON report here")
 	fs.StringVar(&op.mdOut, "md-out", "", "write the Markdown row here")
 	fs.StringVar(&op.device, "device", "cpu", "cpu or cuda")
-	fs.StringVar(&op.dtype, "dtype", "fp32", "weight storage: fp32, or fp16 (half the bytes read per token; tokbench addition)")
+	fs.StringVar(&op.dtype, "dtype", "fp32", "weight storage: fp32, fp16 (half the bytes read per token) or int8 (blocks of 32 with a scale each, CPU only; tokbench addition)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil, err
@@ -94,8 +94,8 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 		return nil, usageError{"--gen-tokens must be > 0."}
 	case op.iters <= 0:
 		return nil, usageError{"--iters must be > 0."}
-	case op.dtype != "fp32" && op.dtype != "fp16":
-		return nil, usageError{fmt.Sprintf("argument --dtype: want fp32 or fp16, got %q", op.dtype)}
+	case gpt.CheckDType(op.dtype) != nil:
+		return nil, usageError{fmt.Sprintf("argument --dtype: %v", gpt.CheckDType(op.dtype))}
 	case op.device != "cpu" && op.device != "cuda":
 		return nil, usageError{fmt.Sprintf("argument --device: want cpu or cuda, got %q", op.device)}
 	}

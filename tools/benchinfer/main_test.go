@@ -33,7 +33,7 @@ func TestValidationMessages(t *testing.T) {
 		{append(local(), "--tokenizer", "word"), "argument --tokenizer: invalid choice"},
 		{[]string{"--source", "random"}, "--config is required when --source random"},
 		{append(local(), "extra"), "unrecognized arguments: extra"},
-		{append(local(), "--dtype", "int4"), "argument --dtype: want fp32 or fp16"},
+		{append(local(), "--dtype", "int4"), "argument --dtype: want fp32, fp16 or int8, got \"int4\""},
 	}
 	for _, c := range cases {
 		var out, errb bytes.Buffer

@@ -75,7 +75,7 @@ func TestBadInputIsAClearError(t *testing.T) {
 		{[]string{"--max-new-tokens", "-1"}, 2, "--max-new-tokens"},
 		{[]string{"--tokenizer", "word"}, 2, "--tokenizer"},
 		{[]string{"--device", "tpu"}, 1, `device "tpu"`},
-		{[]string{"--dtype", "int8"}, 2, "--dtype"},
+		{[]string{"--dtype", "int4"}, 2, "--dtype"},
 		{[]string{"--top-k", "x"}, 2, "top-k"},
 		{[]string{"--source", "hf"}, 2, "--repo-id is required"},
 	}

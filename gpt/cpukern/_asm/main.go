@@ -29,6 +29,8 @@ func main() {
 	}
 	seqDots(false, 4)
 	seqDots(true, 4)
+	q8Dots(1)
+	q8Dots(4)
 	axpy()
 	sum()
 	expSub()
@@ -382,6 +384,149 @@ func seqDots(f16 bool, unroll int) {
 	ADDQ(Imm(4), out)
 	ADDQ(wstride, w)
 	DECQ(rows)
+	JMP(LabelRef(name + "_rows"))
+	Label(name + "_done")
+	VZEROUPPER()
+	RET()
+}
+
+// q8Dots emits dotsQ8_<nw>: rows (a multiple of nw) rows of 8-bit
+// weights against one 8-bit input vector, both in blocks of 32 values with
+// a float32 scale each (cpukern.Q8):
+//
+//	for r < rows: out[r] = sum_{b < in/32} wd[r*in/32+b] * xd[b] *
+//	                       sum_{i<32} wq[r*in+32b+i] * xq[32b+i]
+//
+// in must be a multiple of 32 and the values within -127..127. As ggml's
+// q8_0 dot product on AVX2: VPSIGNB moves x's signs onto w, so that
+// VPMADDUBSW multiplies |x| (unsigned) by them (signed) into pairs of
+// int16 (at most 2*127*127, no saturation); VPMADDWD by ones sums those
+// into eight int32, converted to float and scaled per block. nw = 4 shares
+// the loads of x across four rows (prefill); nw = 1 reads one row after the
+// other as a sequential stream, two blocks a step into two accumulators
+// (decode).
+func q8Dots(nw int) {
+	name := fmt.Sprintf("dotsQ8_%d", nw)
+	TEXT(name, NOSPLIT, "func(out *float32, wq *int8, wd *float32, xq *int8, xd *float32, rows, in int)")
+	Pragma("noescape")
+	Doc(fmt.Sprintf("%s sets out[r] = sum over 32-value blocks b of wd[r*in/32+b]*xd[b]*dot(wq[r*in+32b:][:32], xq[32b:][:32]) for r < rows (a multiple of %d, in a multiple of 32).", name, nw))
+	out := Load(Param("out"), GP64())
+	wq := Load(Param("wq"), GP64())
+	wd := Load(Param("wd"), GP64())
+	rows := Load(Param("rows"), GP64())
+	in := Load(Param("in"), GP64())
+	wds := GP64() // bytes of scales per row: in/32*4
+	MOVQ(in, wds)
+	SHRQ(U8(3), wds)
+	ones := YMM()
+	VMOVDQU(vconstU32("ones16", 0x00010001), ones)
+
+	Label(name + "_rows")
+	CMPQ(rows, Imm(0))
+	JE(LabelRef(name + "_done"))
+	xq := Load(Param("xq"), GP64())
+	xd := Load(Param("xd"), GP64())
+	var wq2, wd2 reg.GPVirtual
+	if nw == 4 {
+		wq2, wd2 = GP64(), GP64()
+		LEAQ(Mem{Base: wq, Index: in, Scale: 2}, wq2)
+		LEAQ(Mem{Base: wd, Index: wds, Scale: 2}, wd2)
+	}
+	rowMem := func(i int, base, base2, stride reg.Register, disp int) Mem {
+		switch i {
+		case 0:
+			return Mem{Base: base, Disp: disp}
+		case 1:
+			return Mem{Base: base, Index: stride, Scale: 1, Disp: disp}
+		case 2:
+			return Mem{Base: base2, Disp: disp}
+		default:
+			return Mem{Base: base2, Index: stride, Scale: 1, Disp: disp}
+		}
+	}
+	nacc := max(nw, 2)
+	acc := make([]reg.VecVirtual, nacc)
+	for i := range acc {
+		acc[i] = YMM()
+		VXORPS(acc[i], acc[i], acc[i])
+	}
+	nbk := GP64()
+	MOVQ(in, nbk)
+	SHRQ(U8(5), nbk)
+	block := func(j int) { // block j of this step
+		dq, dd := 32*j, 4*j
+		xv, ax, xs := YMM(), YMM(), YMM()
+		VMOVDQU(Mem{Base: xq, Disp: dq}, xv)
+		VPABSB(xv, ax)
+		VBROADCASTSS(Mem{Base: xd, Disp: dd}, xs)
+		for i := range nw {
+			wv, ws := YMM(), YMM()
+			VMOVDQU(rowMem(i, wq, wq2, in, dq), wv)
+			VPSIGNB(xv, wv, wv)    // w * sign(x)
+			VPMADDUBSW(wv, ax, wv) // |x| * that, pairs summed: int16
+			VPMADDWD(ones, wv, wv) // pairs summed: int32
+			VCVTDQ2PS(wv, wv)
+			VMULPS(xs, wv, wv)
+			VBROADCASTSS(rowMem(i, wd, wd2, wds, dd), ws)
+			VFMADD231PS(wv, ws, acc[i+j])
+		}
+	}
+	advance := func(n int) {
+		for _, r := range []reg.Register{xq, wq, wq2} {
+			if r != nil {
+				ADDQ(Imm(uint64(32*n)), r)
+			}
+		}
+		for _, r := range []reg.Register{xd, wd, wd2} {
+			if r != nil {
+				ADDQ(Imm(uint64(4*n)), r)
+			}
+		}
+		SUBQ(Imm(uint64(n)), nbk)
+	}
+	step := nacc / nw // blocks per step
+	Label(name + "_k")
+	CMPQ(nbk, Imm(uint64(step)))
+	JL(LabelRef(name + "_tail"))
+	for j := range step {
+		block(j)
+	}
+	advance(step)
+	JMP(LabelRef(name + "_k"))
+	Label(name + "_tail")
+	if step > 1 {
+		CMPQ(nbk, Imm(0))
+		JE(LabelRef(name + "_reduce"))
+		block(0)
+		advance(1)
+		JMP(LabelRef(name + "_tail"))
+	}
+	Label(name + "_reduce")
+	if nw == 4 {
+		a0, a1, a2, a3 := acc[0], acc[1], acc[2], acc[3]
+		VHADDPS(a1, a0, a0)
+		VHADDPS(a3, a2, a2)
+		VHADDPS(a2, a0, a0)
+		t := XMM()
+		VEXTRACTF128(Imm(1), a0, t)
+		VADDPS(t, a0.AsX(), t)
+		VMOVUPS(t, Mem{Base: out})
+		// wq and wd have moved one row on; skip the other three.
+		LEAQ(Mem{Base: wq, Index: in, Scale: 2}, wq)
+		ADDQ(in, wq)
+		LEAQ(Mem{Base: wd, Index: wds, Scale: 2}, wd)
+		ADDQ(wds, wd)
+	} else {
+		VADDPS(acc[1], acc[0], acc[0])
+		t := XMM()
+		VEXTRACTF128(Imm(1), acc[0], t)
+		VADDPS(t, acc[0].AsX(), t)
+		VHADDPS(t, t, t)
+		VHADDPS(t, t, t)
+		VMOVSS(t, Mem{Base: out})
+	}
+	ADDQ(Imm(uint64(4*nw)), out)
+	SUBQ(Imm(uint64(nw)), rows)
 	JMP(LabelRef(name + "_rows"))
 	Label(name + "_done")
 	VZEROUPPER()
