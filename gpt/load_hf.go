@@ -60,7 +60,8 @@ func LoadExport(configPath, tokenizerPath, weightsPath, tokFlag string) (*Loaded
 	if err != nil {
 		return nil, err
 	}
-	if tokFlag == "" {
+	defaulted := tokFlag == ""
+	if defaulted {
 		tokFlag = weights.TokenizerBPE
 	}
 	spec, err := weights.ResolveTokenizer(tokFlag, nil, tm)
@@ -69,6 +70,9 @@ func LoadExport(configPath, tokenizerPath, weightsPath, tokFlag string) (*Loaded
 	}
 	tok, err := newTokenizer(spec, cfg)
 	if err != nil {
+		if defaulted && tm["type"] == weights.TokenizerChar {
+			err = fmt.Errorf("%w: bpe is the default for --source hf (as upstream's), and %s describes a char tokenizer: pass --tokenizer char", err, tokenizerPath)
+		}
 		return nil, err
 	}
 	return &Loaded{Model: m, Tokenizer: tok, Source: "local", Warnings: warns}, nil

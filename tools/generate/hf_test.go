@@ -95,7 +95,7 @@ func TestHFSourceErrors(t *testing.T) {
 		t.Errorf("missing repo: exit %d, stderr %q: want 1 and a message naming the repo and a token", code, stderr)
 	}
 	_, stderr, code = runGenerate(t, "--source", "hf", "--repo-id", repoID)
-	if code != 1 || !strings.Contains(stderr, "bpe") || !strings.Contains(stderr, "vocab_size is 65") {
+	if code != 1 || !strings.Contains(stderr, "bpe") || !strings.Contains(stderr, "vocab_size is 65") || !strings.Contains(stderr, "pass --tokenizer char") {
 		t.Errorf("default bpe tokenizer on a char model: exit %d, stderr %q", code, stderr)
 	}
 	_, stderr, code = runGenerate(t, "--source", "hf")

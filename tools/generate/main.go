@@ -16,6 +16,7 @@ import (
 
 	"github.com/labcoreai/tokbench/gpt"
 	"github.com/labcoreai/tokbench/sampler"
+	"github.com/labcoreai/tokbench/tools/internal/cli"
 	"github.com/labcoreai/tokbench/weights"
 )
 
@@ -26,14 +27,18 @@ type options struct {
 	source, checkpoint, meta, config, tokenizer, prompt, device string
 	repoID, repoRevision, dtype                                 string
 	maxNew                                                      int
+	maxNewGiven                                                 bool // --max-new-tokens was given: it wins over [generation]
 	o                                                           gpt.Overrides
 }
 
 var errUsage = errors.New("usage")
 
-func parse(args []string, stderr io.Writer) (*options, error) {
+const synopsis = `usage: generate [flags]
+
+Print the prompt and the text a LabCore model generates after it (upstream's generate.py).`
+
+func parse(args []string, stdout, stderr io.Writer) (*options, error) {
 	fs := flag.NewFlagSet("generate", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	op := &options{}
 	fs.StringVar(&op.source, "source", "local", "local (checkpoint + meta), hf (a Hub repo) or random (the [model] shape of --config)")
 	fs.StringVar(&op.repoID, "repo-id", "", "Hub repo ORG/NAME, for --source hf")
@@ -43,7 +48,7 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&op.config, "config", "", "TOML config whose [generation] section gives defaults (seed, top_p, ...)")
 	fs.StringVar(&op.tokenizer, "tokenizer", "", "char or bpe (default: from meta, then the checkpoint)")
 	fs.StringVar(&op.prompt, "prompt", "To be", "prompt text")
-	fs.IntVar(&op.maxNew, "max-new-tokens", 200, "number of tokens to generate")
+	fs.IntVar(&op.maxNew, "max-new-tokens", 200, "number of tokens to generate (default: [generation] max_new_tokens of --config, else 200)")
 	fs.StringVar(&op.device, "device", "cpu", "cpu or cuda")
 	fs.StringVar(&op.dtype, "dtype", "fp32", "weight storage: fp32, fp16 or int8 (CPU only)")
 	temperature, topK, topP, rep := 0.9, 40, 1.0, 1.0
@@ -56,9 +61,14 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	kvOn, kvOff := true, false
 	fs.BoolFunc("use-kv-cache", "decode with the KV cache (default)", func(string) error { op.o.UseKVCache = &kvOn; return nil })
 	fs.BoolFunc("no-use-kv-cache", "run a full forward pass for every token", func(string) error { op.o.UseKVCache = &kvOff; return nil })
-	if err := fs.Parse(args); err != nil {
+	if err := cli.Parse(fs, synopsis, args, stdout); err != nil {
+		if errors.Is(err, cli.ErrDone) {
+			return nil, err
+		}
+		fmt.Fprintf(stderr, "generate: %v\n%s\n", err, cli.Hint("generate"))
 		return nil, errUsage
 	}
+	fs.Visit(func(f *flag.Flag) { op.maxNewGiven = op.maxNewGiven || f.Name == "max-new-tokens" })
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "generate: unexpected argument %q\n", fs.Arg(0))
 		return nil, errUsage
@@ -105,7 +115,10 @@ func setter[T any](given **T, val *T, parse func(string) (T, error)) func(string
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
-	op, err := parse(args, stderr)
+	op, err := parse(args, stdout, stderr)
+	if errors.Is(err, cli.ErrDone) {
+		return 0
+	}
 	if err != nil {
 		return 2
 	}
@@ -120,12 +133,19 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 func generate(op *options, stderr io.Writer) (string, error) {
 	var cfg *weights.Config
+	maxNew := op.maxNew
 	if op.config != "" {
 		c, err := weights.LoadConfig(op.config)
 		if err != nil {
 			return "", err
 		}
 		cfg = c
+		if n := c.Generation.MaxNewTokens; n != nil && !op.maxNewGiven {
+			if *n < 0 {
+				return "", fmt.Errorf("%s: [generation] max_new_tokens must be >= 0, got %d", op.config, *n)
+			}
+			maxNew = *n
+		}
 	}
 	set, err := gpt.ResolveSettings(cfg, op.o, true)
 	if err != nil {
@@ -161,7 +181,7 @@ func generate(op *options, stderr io.Writer) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	res, err := gpt.NewGenerator(b, ld.Model.Config).Generate(ids, op.maxNew, set.UseKVCache, s)
+	res, err := gpt.NewGenerator(b, ld.Model.Config).Generate(ids, maxNew, set.UseKVCache, s)
 	if err != nil {
 		return "", err
 	}

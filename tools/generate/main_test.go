@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -97,4 +98,49 @@ func TestCUDAFallsBackToCPU(t *testing.T) {
 	assert.Contains(t, errOut, "CUDA not available, falling back to CPU.")
 	assert.Contains(t, errOut, "-tags cuda")
 	assert.True(t, strings.HasPrefix(out, "To be"))
+}
+
+// [generation] max_new_tokens of --config is the default length; an
+// explicit --max-new-tokens wins; a negative one is an error naming the
+// file and the key.
+func TestConfigMaxNewTokens(t *testing.T) {
+	ckpt, meta := fixtureFiles("learned_bias")
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "gen.toml")
+	require.NoError(t, os.WriteFile(cfg, []byte("[generation]\nmax_new_tokens = 7\ntop_k = 1\n"), 0o644))
+	base := []string{"--checkpoint", ckpt, "--meta", meta, "--prompt", "ROMEO:", "--config", cfg}
+	out, errOut, code := runCmd(t, base...)
+	require.Equal(t, 0, code, errOut)
+	assert.Len(t, []rune(strings.TrimSuffix(out, "\n")), 6+7)
+	out, errOut, code = runCmd(t, append(base, "--max-new-tokens", "3")...)
+	require.Equal(t, 0, code, errOut)
+	assert.Len(t, []rune(strings.TrimSuffix(out, "\n")), 6+3)
+	bad := filepath.Join(dir, "bad.toml")
+	require.NoError(t, os.WriteFile(bad, []byte("[generation]\nmax_new_tokens = -2\n"), 0o644))
+	out, errOut, code = runCmd(t, "--checkpoint", ckpt, "--meta", meta, "--config", bad)
+	assert.Equal(t, 1, code)
+	assert.Contains(t, errOut, bad+": [generation] max_new_tokens must be >= 0, got -2")
+	assert.Empty(t, out)
+}
+
+// -h and --version exit 0 with their text on stdout, as the other tools.
+func TestHelpAndVersionExitZero(t *testing.T) {
+	for _, arg := range []string{"-h", "--help"} {
+		out, errOut, code := runCmd(t, arg)
+		assert.Equal(t, 0, code, arg)
+		assert.Contains(t, out, "usage: generate [flags]")
+		assert.Contains(t, out, "-max-new-tokens")
+		assert.Empty(t, errOut)
+	}
+	out, _, code := runCmd(t, "--version")
+	assert.Equal(t, 0, code)
+	assert.True(t, strings.HasPrefix(out, "generate (tokbench) "), out)
+}
+
+// An unknown flag is one line and a pointer to --help, not the usage.
+func TestUnknownFlagIsOneLine(t *testing.T) {
+	out, errOut, code := runCmd(t, "--max-new-token", "5")
+	assert.Equal(t, 2, code)
+	assert.Equal(t, "generate: flag provided but not defined: -max-new-token\nRun 'generate --help' for the list of flags.\n", errOut)
+	assert.Empty(t, out)
 }
