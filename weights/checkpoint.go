@@ -24,6 +24,13 @@ const maxPickleBytes = 64 << 20
 // file, and must not turn a small file into a large allocation.
 const maxInflateRatio = 4
 
+// maxViewRatio bounds the bytes of all the state dict's tensors together, as
+// a multiple of the file's size. A tensor views its storage without a copy,
+// but the engine widens each tensor to float32 on its own: many tensors
+// over one storage would cost many times the file. Tied weights (wte and
+// lm_head over one storage) count twice, which stays within 2 x the file.
+const maxViewRatio = 2
+
 // Checkpoint is what the engine uses of a torch.save'd training checkpoint.
 type Checkpoint struct {
 	Path        string
@@ -64,6 +71,8 @@ type ckptArchive struct {
 	files  map[string]*zip.File
 	// inflated counts the declared sizes of the compressed entries read.
 	inflated uint64
+	// viewBytes counts the bytes of the state dict's tensors.
+	viewBytes int64
 }
 
 // loadStats records what a load read, for tests.
@@ -111,7 +120,7 @@ func loadCheckpoint(name string, r io.ReaderAt, size int64) (*Checkpoint, *loadS
 	}
 	sdv, ok := top.get("model_state_dict")
 	if !ok {
-		return nil, nil, errf("no \"model_state_dict\" in the checkpoint (keys: %s)", strings.Join(strKeys(top), ", "))
+		return nil, nil, errf("no \"model_state_dict\" in the checkpoint (keys: %s)", QuoteList(strKeys(top), maxListed))
 	}
 	sd, ok := sdv.(*pyDict)
 	if !ok {
@@ -122,25 +131,34 @@ func loadCheckpoint(name string, r io.ReaderAt, size int64) (*Checkpoint, *loadS
 	for i, k := range sd.keys {
 		tname, ok := k.(string)
 		if !ok {
-			return nil, nil, errf("model_state_dict: key %v is a %s, want a string", k, typeName(k))
+			return nil, nil, errf("model_state_dict: key %s is a %s, want a string", shortValue(k), typeName(k))
 		}
 		tr, ok := sd.vals[i].(*tensorRef)
 		if !ok {
-			return nil, nil, errf("model_state_dict[%q] is a %s, want a tensor", tname, typeName(sd.vals[i]))
+			return nil, nil, errf("model_state_dict[%s] is a %s, want a tensor", Quote(tname), typeName(sd.vals[i]))
 		}
 		t, err := a.tensor(tr, storages, stats)
 		if err != nil {
-			return nil, nil, errf("tensor %q: %v", tname, err)
+			return nil, nil, errf("tensor %s: %v", Quote(tname), err)
 		}
 		ck.StateDict[tname] = t
 	}
 	return ck, stats, nil
 }
 
+// maxListed is how many names a message lists.
+const maxListed = 20
+
+// strKeys returns the string keys of d, sorted, and a short description of
+// each other key.
 func strKeys(d *pyDict) []string {
 	var out []string
 	for _, k := range d.keys {
-		out = append(out, fmt.Sprint(k))
+		if s, ok := k.(string); ok {
+			out = append(out, s)
+		} else {
+			out = append(out, "<"+typeName(k)+">")
+		}
 	}
 	sort.Strings(out)
 	return out
@@ -155,9 +173,16 @@ func openArchive(name string, r io.ReaderAt, size int64) (*ckptArchive, error) {
 		}
 		return nil, fmt.Errorf("weights: %s: %v", name, err)
 	}
+	if err := checkEntriesDisjoint(zr); err != nil {
+		return nil, fmt.Errorf("weights: %s: %v", name, err)
+	}
 	a := &ckptArchive{path: name, size: size, zr: zr, files: make(map[string]*zip.File)}
 	var pkl []string
 	for _, f := range zr.File {
+		if _, dup := a.files[f.Name]; dup {
+			// torch's reader uses the first entry of a name.
+			continue
+		}
 		a.files[f.Name] = f
 		dir, base := path.Split(f.Name)
 		if base == "data.pkl" && strings.Count(dir, "/") == 1 {
@@ -172,7 +197,7 @@ func openArchive(name string, r io.ReaderAt, size int64) (*ckptArchive, error) {
 		return nil, fmt.Errorf("weights: %s: no <folder>/data.pkl in the zip: not a torch.save checkpoint", name)
 	case 1:
 	default:
-		return nil, fmt.Errorf("weights: %s: several data.pkl in the zip (%s)", name, strings.Join(pkl, ", "))
+		return nil, fmt.Errorf("weights: %s: several data.pkl in the zip (%s)", name, QuoteList(pkl, maxListed))
 	}
 	a.prefix = strings.TrimSuffix(pkl[0], "data.pkl")
 	if f, ok := a.files[a.prefix+"byteorder"]; ok {
@@ -181,7 +206,7 @@ func openArchive(name string, r io.ReaderAt, size int64) (*ckptArchive, error) {
 			return nil, fmt.Errorf("weights: %s: %v", name, err)
 		}
 		if s := strings.TrimSpace(string(b)); s != "little" {
-			return nil, fmt.Errorf("weights: %s: byteorder %q is not supported (want little)", name, s)
+			return nil, fmt.Errorf("weights: %s: byteorder %s is not supported (want little)", name, Quote(s))
 		}
 	}
 	return a, nil
@@ -190,35 +215,35 @@ func openArchive(name string, r io.ReaderAt, size int64) (*ckptArchive, error) {
 // readEntry reads a whole zip entry of at most limit bytes, checking its CRC.
 func (a *ckptArchive) readEntry(f *zip.File, limit int64) ([]byte, error) {
 	if f.UncompressedSize64 > uint64(limit) {
-		return nil, fmt.Errorf("%s: %d bytes, more than the %d allowed", f.Name, f.UncompressedSize64, limit)
+		return nil, fmt.Errorf("%s: %d bytes, more than the %d allowed", Quote(f.Name), f.UncompressedSize64, limit)
 	}
 	if f.Method == zip.Store && f.UncompressedSize64 > uint64(a.size) {
-		return nil, fmt.Errorf("%s claims %d bytes, more than the file", f.Name, f.UncompressedSize64)
+		return nil, fmt.Errorf("%s claims %d bytes, more than the file", Quote(f.Name), f.UncompressedSize64)
 	}
 	rc, err := f.Open()
 	if err != nil {
-		return nil, fmt.Errorf("%s: %v", f.Name, err)
+		return nil, fmt.Errorf("%s: %v", Quote(f.Name), err)
 	}
 	defer rc.Close()
 	if f.Method != zip.Store {
 		a.inflated += f.UncompressedSize64
 		if a.inflated > maxInflateRatio*uint64(a.size) || a.inflated < f.UncompressedSize64 {
-			return nil, fmt.Errorf("%s: compressed entries expand to more than %d times the %d-byte file", f.Name, maxInflateRatio, a.size)
+			return nil, fmt.Errorf("%s: compressed entries expand to more than %d times the %d-byte file", Quote(f.Name), maxInflateRatio, a.size)
 		}
 		// A compressed entry may lie about its size: let the buffer grow
 		// with the data actually there.
 		b, err := io.ReadAll(io.LimitReader(rc, int64(f.UncompressedSize64)+1))
 		if err != nil {
-			return nil, fmt.Errorf("%s: truncated or corrupt: %v", f.Name, err)
+			return nil, fmt.Errorf("%s: truncated or corrupt: %v", Quote(f.Name), err)
 		}
 		if uint64(len(b)) != f.UncompressedSize64 {
-			return nil, fmt.Errorf("%s: corrupt: %d bytes, declared %d", f.Name, len(b), f.UncompressedSize64)
+			return nil, fmt.Errorf("%s: corrupt: %d bytes, declared %d", Quote(f.Name), len(b), f.UncompressedSize64)
 		}
 		return b, nil
 	}
 	b := make([]byte, f.UncompressedSize64)
 	if _, err := io.ReadFull(rc, b); err != nil {
-		return nil, fmt.Errorf("%s: truncated or corrupt: %v", f.Name, err)
+		return nil, fmt.Errorf("%s: truncated or corrupt: %v", Quote(f.Name), err)
 	}
 	// Reading to EOF makes archive/zip verify the CRC-32.
 	var one [1]byte
@@ -226,7 +251,7 @@ func (a *ckptArchive) readEntry(f *zip.File, limit int64) ([]byte, error) {
 		if err == nil || err == io.EOF {
 			err = errors.New("more data than its declared size")
 		}
-		return nil, fmt.Errorf("%s: corrupt: %v", f.Name, err)
+		return nil, fmt.Errorf("%s: corrupt: %v", Quote(f.Name), err)
 	}
 	return b, nil
 }
@@ -254,13 +279,13 @@ func (a *ckptArchive) tensor(tr *tensorRef, storages map[string][]byte, stats *l
 	shape := make([]int, len(tr.size))
 	for i, d := range tr.size {
 		if d < 0 || d > a.size {
-			return nil, fmt.Errorf("bad size %v", tr.size)
+			return nil, fmt.Errorf("bad size %s", dims(tr.size))
 		}
 		shape[i] = int(d)
 	}
 	n, ok := numel(shape)
 	if !ok {
-		return nil, fmt.Errorf("bad size %v", tr.size)
+		return nil, fmt.Errorf("bad size %s", dims(tr.size))
 	}
 	if n > 0 {
 		// Contiguous row-major strides are required; a dimension of
@@ -268,23 +293,29 @@ func (a *ckptArchive) tensor(tr *tensorRef, storages map[string][]byte, stats *l
 		want := int64(1)
 		for i := len(shape) - 1; i >= 0; i-- {
 			if shape[i] != 1 && tr.stride[i] != want {
-				return nil, fmt.Errorf("non-contiguous strides %v for size %v are not supported (save it with .contiguous())", tr.stride, tr.size)
+				return nil, fmt.Errorf("non-contiguous strides %s for size %s are not supported (save it with .contiguous())", dims(tr.stride), dims(tr.size))
 			}
 			want *= int64(shape[i])
 		}
 	}
 	if tr.offset > st.numel || int64(n) > st.numel-tr.offset {
-		return nil, fmt.Errorf("storage %q of %d elements is too small for offset %d and size %v", st.key, st.numel, tr.offset, tr.size)
+		return nil, fmt.Errorf("storage %s of %d elements is too small for offset %d and size %s", Quote(st.key), st.numel, tr.offset, dims(tr.size))
+	}
+	// n elements fit in the storage, itself no larger than the file: no
+	// overflow.
+	a.viewBytes += int64(n) * st.typ.elemSize
+	if a.viewBytes > maxViewRatio*a.size {
+		return nil, fmt.Errorf("the state dict's tensors hold %d bytes by now, more than %d times the %d-byte file: many tensors view the same storage (each would be widened to float32 separately)", a.viewBytes, maxViewRatio, a.size)
 	}
 	data, ok := storages[st.key]
 	if !ok {
 		f, ok := a.files[a.prefix+"data/"+st.key]
 		if !ok {
-			return nil, fmt.Errorf("storage %q: no entry %sdata/%s in the zip", st.key, a.prefix, st.key)
+			return nil, fmt.Errorf("storage %s: no entry %s in the zip", Quote(st.key), Quote(a.prefix+"data/"+st.key))
 		}
 		want := st.numel * st.typ.elemSize
 		if f.UncompressedSize64 != uint64(want) {
-			return nil, fmt.Errorf("storage %q: zip entry %s has %d bytes, want %d (%d × %d-byte elements)", st.key, f.Name, f.UncompressedSize64, want, st.numel, st.typ.elemSize)
+			return nil, fmt.Errorf("storage %s: zip entry %s has %d bytes, want %d (%d × %d-byte elements)", Quote(st.key), Quote(f.Name), f.UncompressedSize64, want, st.numel, st.typ.elemSize)
 		}
 		var err error
 		data, err = a.readEntry(f, a.size)
@@ -300,4 +331,35 @@ func (a *ckptArchive) tensor(tr *tensorRef, storages map[string][]byte, stats *l
 		Shape: shape,
 		Data:  data[tr.offset*es : (tr.offset+int64(n))*es : (tr.offset+int64(n))*es],
 	}, nil
+}
+
+// checkEntriesDisjoint refuses a zip whose entries share data: several
+// central-directory entries pointing at one local entry (or at overlapping
+// bytes) would each be read, and a small file would be read many times
+// over. torch.save never writes such a zip.
+func checkEntriesDisjoint(zr *zip.Reader) error {
+	type span struct {
+		begin, end int64
+		f          *zip.File
+	}
+	spans := make([]span, 0, len(zr.File))
+	for _, f := range zr.File {
+		off, err := f.DataOffset()
+		if err != nil {
+			return fmt.Errorf("entry %s: %v", Quote(f.Name), err)
+		}
+		// An empty entry still owns its local header.
+		n := max(int64(f.CompressedSize64), 1)
+		if f.CompressedSize64 > 1<<62 {
+			return fmt.Errorf("entry %s: compressed size %d is out of range", Quote(f.Name), f.CompressedSize64)
+		}
+		spans = append(spans, span{off, off + n, f})
+	}
+	sort.Slice(spans, func(i, j int) bool { return spans[i].begin < spans[j].begin })
+	for i := 1; i < len(spans); i++ {
+		if p, s := spans[i-1], spans[i]; s.begin < p.end {
+			return fmt.Errorf("zip entries %s and %s share data (bytes %d..%d and %d..%d of the file): not a torch.save checkpoint", Quote(p.f.Name), Quote(s.f.Name), p.begin, p.end, s.begin, s.end)
+		}
+	}
+	return nil
 }

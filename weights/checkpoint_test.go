@@ -492,13 +492,13 @@ func TestCheckpointEntryChecks(t *testing.T) {
 				return b[:len(b)-4]
 			}
 			return b
-		}, "zip entry ckpt_fp32/data/0 has 348 bytes, want 352"},
+		}, `zip entry "ckpt_fp32/data/0" has 348 bytes, want 352`},
 		{"missing.pt", func(n string, b []byte) []byte {
 			if n == "ckpt_fp32/data/0" {
 				return nil
 			}
 			return b
-		}, "no entry ckpt_fp32/data/0"},
+		}, `no entry "ckpt_fp32/data/0"`},
 		{"bigendian.pt", func(n string, b []byte) []byte {
 			if n == "ckpt_fp32/byteorder" {
 				return []byte("big")

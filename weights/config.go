@@ -131,39 +131,106 @@ func parseConfig(path string, b []byte) (*Config, error) {
 	return c, nil
 }
 
-// decodeTOMLWithNulls decodes TOML, dropping each `key = null` line the
-// parser rejects. Only lines the parser reports as erroneous are touched,
-// so text inside multi-line strings is never changed.
-// maxNullLines bounds the `key = null` lines decodeTOMLWithNulls drops: a
-// file of thousands of them took seconds to minutes (one parse per line).
-const maxNullLines = 1000
-
+// decodeTOMLWithNulls decodes TOML after blanking each `key = null` line
+// (not TOML, but written by upstream), in one pass over the text and one
+// parse: the lines are found by a scan that knows TOML's strings and
+// comments, so a line inside a multi-line string is never changed. A
+// blanked line keeps its newline, so that the parser's line numbers stay
+// right.
 func decodeTOMLWithNulls(src string) (map[string]any, error) {
-	lines := strings.SplitAfter(src, "\n")
-	for tries := 0; ; tries++ {
-		var raw map[string]any
-		_, err := toml.Decode(strings.Join(lines, ""), &raw)
-		if err == nil {
-			if raw == nil {
-				raw = map[string]any{}
-			}
-			return raw, nil
-		}
+	var raw map[string]any
+	if _, err := toml.Decode(blankNullLines(src), &raw); err != nil {
 		var pe toml.ParseError
-		if !errors.As(err, &pe) || tries > len(lines) {
-			return nil, err
+		if errors.As(err, &pe) {
+			// The parser quotes the offending text: keep it short and
+			// free of control bytes.
+			return nil, fmt.Errorf("toml: line %d: %s", pe.Position.Line, Quote(pe.Message))
 		}
-		if tries >= maxNullLines {
-			// Each dropped line costs a whole parse.
-			return nil, fmt.Errorf("more than %d `key = null` lines", maxNullLines)
-		}
-		i := pe.Position.Line - 1
-		if i < 0 || i >= len(lines) || !nullLine.MatchString(strings.TrimRight(lines[i], "\r\n")) {
-			return nil, fmt.Errorf("%s", pe.Error())
-		}
-		// Keep the line count, so later errors have the right line numbers.
-		lines[i] = "\n"
+		return nil, err
 	}
+	if raw == nil {
+		raw = map[string]any{}
+	}
+	return raw, nil
+}
+
+// String states of the TOML scan at the start of a line.
+const (
+	tomlNormal    = iota // outside any string
+	tomlMLBasic          // inside a multi-line basic string (""")
+	tomlMLLiteral        // inside a multi-line literal string (''')
+)
+
+// blankNullLines returns src with every `key = null` line that starts
+// outside a string replaced by an empty line.
+func blankNullLines(src string) string {
+	var out strings.Builder
+	out.Grow(len(src))
+	state := tomlNormal
+	for len(src) > 0 {
+		line := src
+		if i := strings.IndexByte(src, '\n'); i >= 0 {
+			line = src[:i+1]
+		}
+		src = src[len(line):]
+		if state == tomlNormal && nullLine.MatchString(strings.TrimRight(line, "\r\n")) {
+			out.WriteString("\n")
+			continue
+		}
+		out.WriteString(line)
+		state = scanTOMLLine(line, state)
+	}
+	return out.String()
+}
+
+// scanTOMLLine returns the string state at the end of line, given the state
+// at its start. Single-line strings and comments end with the line.
+func scanTOMLLine(line string, state int) int {
+	// closeML skips the closing delimiter at i and the up to two quotes
+	// before it that belong to the string.
+	closeML := func(i int, q byte) int {
+		i += 2
+		for k := 0; k < 2 && i+1 < len(line) && line[i+1] == q; k++ {
+			i++
+		}
+		return i
+	}
+	for i := 0; i < len(line); i++ {
+		c := line[i]
+		switch state {
+		case tomlMLBasic:
+			if c == '\\' {
+				i++
+			} else if strings.HasPrefix(line[i:], `"""`) {
+				i, state = closeML(i, '"'), tomlNormal
+			}
+			continue
+		case tomlMLLiteral:
+			if strings.HasPrefix(line[i:], `'''`) {
+				i, state = closeML(i, '\''), tomlNormal
+			}
+			continue
+		}
+		switch {
+		case c == '#':
+			return tomlNormal
+		case strings.HasPrefix(line[i:], `"""`):
+			state, i = tomlMLBasic, i+2
+		case strings.HasPrefix(line[i:], `'''`):
+			state, i = tomlMLLiteral, i+2
+		case c == '"':
+			// A basic string: to its closing quote or the end of the line.
+			for i++; i < len(line) && line[i] != '"'; i++ {
+				if line[i] == '\\' {
+					i++
+				}
+			}
+		case c == '\'':
+			for i++; i < len(line) && line[i] != '\''; i++ {
+			}
+		}
+	}
+	return state
 }
 
 func tomlFloat(v any) (float64, error) {

@@ -9,6 +9,7 @@ import (
 	"math/big"
 	"strconv"
 	"strings"
+	"unsafe"
 )
 
 // Limits of the pickle reader. A checkpoint that exceeds them is refused.
@@ -17,10 +18,16 @@ const (
 	maxMemo        = 1 << 22 // memo entries
 	maxStack       = 1 << 24 // values on the stack
 	// maxValues bounds the values one conversion visits, and maxKeyBytes
-	// the size of a dict key's hash: shared references (memo) can otherwise
-	// describe exponentially large data in a few bytes.
-	maxValues   = 1 << 20
-	maxKeyBytes = 1 << 20
+	// the content of a dict key (a string's bytes, all of a tuple's
+	// elements): shared references (memo) can otherwise describe
+	// exponentially large data in a few bytes. maxConvKeyBytes bounds the
+	// bytes of all the dict keys one conversion hashes.
+	maxValues       = 1 << 20
+	maxKeyBytes     = 1 << 20
+	maxConvKeyBytes = 64 << 20
+	// maxIntKeyBits bounds an integer dict key converted to a string:
+	// Python's own limit, 4300 digits.
+	maxIntKeyBits = 14284
 	// maxErrPath bounds the [key] path an error shows: the path of data
 	// nested maxPickleDepth deep made errors of megabytes.
 	maxErrPath = 16
@@ -35,7 +42,8 @@ type (
 	pyDict  struct {
 		keys  []any
 		vals  []any
-		index map[string]int
+		index map[dictKey]int
+		h     *keyHasher // the hasher of the pickle the dict comes from
 	}
 	// pyGlobal is an allow-listed Python global (a class or function).
 	pyGlobal struct {
@@ -137,6 +145,7 @@ type unpickler struct {
 	// maxStorageBytes bounds the size a persistent id may claim.
 	maxStorageBytes int64
 	storages        map[string]*storageRef
+	keys            *keyHasher
 }
 
 func newUnpickler(data []byte, maxStorageBytes int64) *unpickler {
@@ -145,6 +154,7 @@ func newUnpickler(data []byte, maxStorageBytes int64) *unpickler {
 		memo:            make(map[uint32]any),
 		maxStorageBytes: maxStorageBytes,
 		storages:        make(map[string]*storageRef),
+		keys:            newKeyHasher(),
 	}
 }
 
@@ -259,7 +269,7 @@ func (u *unpickler) lookupGlobal(module, name string) (*pyGlobal, error) {
 	full := module + "." + name
 	g, ok := allowedGlobals[full]
 	if !ok {
-		return nil, &errPickle{pos: -1, msg: fmt.Sprintf("global %q is not allowed", full)}
+		return nil, &errPickle{pos: -1, msg: fmt.Sprintf("global %s is not allowed", Quote(full))}
 	}
 	return &g, nil
 }
@@ -340,7 +350,7 @@ func (u *unpickler) step(op byte) error {
 		}
 		n, err := strconv.ParseInt(s, 10, 64)
 		if err != nil {
-			return u.errorf("bad INT %q", s)
+			return u.errorf("bad INT %s", Quote(s))
 		}
 		return u.push(n)
 	case 'L': // LONG (text)
@@ -350,7 +360,7 @@ func (u *unpickler) step(op byte) error {
 		}
 		n, err := strconv.ParseInt(strings.TrimSuffix(s, "L"), 10, 64)
 		if err != nil {
-			return u.errorf("bad or too large LONG %q", s)
+			return u.errorf("bad or too large LONG %s", Quote(s))
 		}
 		return u.push(n)
 	case 'J': // BININT
@@ -396,7 +406,7 @@ func (u *unpickler) step(op byte) error {
 		}
 		f, err := strconv.ParseFloat(s, 64)
 		if err != nil {
-			return u.errorf("bad FLOAT %q", s)
+			return u.errorf("bad FLOAT %s", Quote(s))
 		}
 		return u.push(f)
 	case 'G': // BINFLOAT
@@ -545,7 +555,7 @@ func (u *unpickler) step(op byte) error {
 		}
 		idx, err := strconv.ParseUint(s, 10, 32)
 		if err != nil {
-			return u.errorf("bad PUT index %q", s)
+			return u.errorf("bad PUT index %s", Quote(s))
 		}
 		v, err := u.top()
 		if err != nil {
@@ -585,7 +595,7 @@ func (u *unpickler) step(op byte) error {
 		}
 		idx, err := strconv.ParseUint(s, 10, 32)
 		if err != nil {
-			return u.errorf("bad GET index %q", s)
+			return u.errorf("bad GET index %s", Quote(s))
 		}
 		return u.memoGet(idx)
 	case 'h':
@@ -642,7 +652,7 @@ func (u *unpickler) step(op byte) error {
 		if err != nil {
 			return err
 		}
-		return &errPickle{pos: -1, msg: fmt.Sprintf("global %q is not allowed", module+"."+name)}
+		return &errPickle{pos: -1, msg: fmt.Sprintf("global %s is not allowed", Quote(module+"."+name))}
 	case 'R', 0x81: // REDUCE, NEWOBJ
 		args, err := u.pop()
 		if err != nil {
@@ -704,7 +714,7 @@ func (u *unpickler) step(op byte) error {
 		if err != nil {
 			return err
 		}
-		return u.errorf("text persistent id %q is not supported", s)
+		return u.errorf("text persistent id %s is not supported", Quote(s))
 	case 'Q': // BINPERSID
 		pid, err := u.pop()
 		if err != nil {
@@ -751,7 +761,7 @@ func (u *unpickler) setItems(d *pyDict, kv []any) error {
 		return u.errorf("odd number of items for a dict")
 	}
 	for i := 0; i < len(kv); i += 2 {
-		if err := d.set(kv[i], kv[i+1]); err != nil {
+		if err := d.set(u.keys, kv[i], kv[i+1]); err != nil {
 			return u.errorf("%v", err)
 		}
 	}
@@ -802,7 +812,7 @@ func (u *unpickler) call(fn, argv any) (any, error) {
 		b := make([]byte, 0, len(s))
 		for _, r := range s {
 			if r > 0xff {
-				return nil, u.errorf("%s: character %q is not Latin-1", g.name, r)
+				return nil, u.errorf("%s: character %U is not Latin-1", g.name, r)
 			}
 			b = append(b, byte(r))
 		}
@@ -835,7 +845,7 @@ func (u *unpickler) rebuildTensor(args pyTuple) (any, error) {
 	}
 	off, ok := args[1].(int64)
 	if !ok || off < 0 {
-		return nil, u.errorf("%s: bad storage offset %v", fn, args[1])
+		return nil, u.errorf("%s: bad storage offset %s", fn, shortValue(args[1]))
 	}
 	size, err := intTuple(args[2])
 	if err != nil {
@@ -846,7 +856,7 @@ func (u *unpickler) rebuildTensor(args pyTuple) (any, error) {
 		return nil, u.errorf("%s: stride: %v", fn, err)
 	}
 	if len(size) != len(stride) {
-		return nil, u.errorf("%s: size %v and stride %v differ in length", fn, size, stride)
+		return nil, u.errorf("%s: size %s and stride %s differ in length", fn, dims(size), dims(stride))
 	}
 	return &tensorRef{storage: st, offset: off, size: size, stride: stride}, nil
 }
@@ -858,7 +868,7 @@ func (u *unpickler) persistentLoad(pid any) (any, error) {
 		return nil, u.errorf("persistent id %s is not a 5-tuple", typeName(pid))
 	}
 	if tag, _ := t[0].(string); tag != "storage" {
-		return nil, u.errorf("persistent id of kind %v is not supported", t[0])
+		return nil, u.errorf("persistent id of kind %s is not supported", shortValue(t[0]))
 	}
 	g, ok := t[1].(*pyGlobal)
 	if !ok || g.kind != gStorage {
@@ -866,21 +876,21 @@ func (u *unpickler) persistentLoad(pid any) (any, error) {
 	}
 	key, ok := t[2].(string)
 	if !ok || key == "" || strings.ContainsAny(key, "/\\") || key == "." || key == ".." {
-		return nil, u.errorf("persistent id: bad storage key %v", t[2])
+		return nil, u.errorf("persistent id: bad storage key %s", shortValue(t[2]))
 	}
 	if _, ok := t[3].(string); !ok {
 		return nil, u.errorf("persistent id: location is %s, want a string", typeName(t[3]))
 	}
 	n, ok := t[4].(int64)
 	if !ok || n < 0 {
-		return nil, u.errorf("persistent id: bad element count %v", t[4])
+		return nil, u.errorf("persistent id: bad element count %s", shortValue(t[4]))
 	}
 	if n > u.maxStorageBytes/g.storage.elemSize {
-		return nil, u.errorf("storage %q claims %d elements of %d bytes, more than the %d-byte file", key, n, g.storage.elemSize, u.maxStorageBytes)
+		return nil, u.errorf("storage %s claims %d elements of %d bytes, more than the %d-byte file", Quote(key), n, g.storage.elemSize, u.maxStorageBytes)
 	}
 	if prev, ok := u.storages[key]; ok {
 		if prev.typ != g.storage || prev.numel != n {
-			return nil, u.errorf("storage %q is described twice, differently", key)
+			return nil, u.errorf("storage %s is described twice, differently", Quote(key))
 		}
 		return prev, nil
 	}
@@ -950,9 +960,9 @@ func latin1(b []byte) string {
 // (a pickle of empty dicts is a cheap way to ask for memory).
 func newPyDict() *pyDict { return &pyDict{} }
 
-// set stores k: v, replacing an equal key as Python does.
-func (d *pyDict) set(k, v any) error {
-	hk, err := hashKey(k, 0)
+// set stores k: v, replacing an equal key as Python does. h hashes the key.
+func (d *pyDict) set(h *keyHasher, k, v any) error {
+	hk, err := h.key(k, 0)
 	if err != nil {
 		return err
 	}
@@ -961,7 +971,8 @@ func (d *pyDict) set(k, v any) error {
 		return nil
 	}
 	if d.index == nil {
-		d.index = make(map[string]int)
+		d.index = make(map[dictKey]int)
+		d.h = h
 	}
 	d.index[hk] = len(d.keys)
 	d.keys = append(d.keys, k)
@@ -971,81 +982,193 @@ func (d *pyDict) set(k, v any) error {
 
 // get returns the value of the string key k.
 func (d *pyDict) get(k string) (any, bool) {
-	i, ok := d.index["s"+k]
+	if d.h == nil {
+		return nil, false
+	}
+	id, ok := d.h.strs[k]
+	if !ok {
+		return nil, false
+	}
+	i, ok := d.index[dictKey{kind: 's', n: id}]
 	if !ok {
 		return nil, false
 	}
 	return d.vals[i], true
 }
 
-// hashKey gives a hashable Python value a Go map key. Python's 1 == 1.0 ==
-// True is not reproduced: such keys stay distinct.
-func hashKey(k any, depth int) (string, error) {
-	if depth > maxPickleDepth {
-		return "", errors.New("dict key nested too deeply")
+// dictKey is a hashable Python value as a small comparable Go value: the
+// value itself for None, bools, ints and floats, else the id the keyHasher
+// gave its content.
+type dictKey struct {
+	kind byte
+	n    uint64
+}
+
+// identity is a string, bytes, integer or tuple object of the pickle, by
+// address: values reused through the memo share it.
+type identity struct {
+	p    unsafe.Pointer
+	n    int
+	kind byte
+}
+
+// keyHasher gives dict keys their dictKey. Each string, bytes, large
+// integer or tuple object is hashed once, when first used as a key, and
+// then found by its address: a key reused through the memo a million times
+// costs its length once, not a million times, and hashing stays linear in
+// the pickle. The content of a key (its bytes, all elements of a tuple
+// counted) may not exceed maxKeyBytes.
+type keyHasher struct {
+	byAddr map[identity]hashed
+	strs   map[string]uint64 // string content -> id
+	other  map[string]uint64 // bytes, integer and tuple encodings -> id
+	next   uint64
+}
+
+type hashed struct {
+	key  dictKey
+	size int // content bytes, counted as in maxKeyBytes
+}
+
+func newKeyHasher() *keyHasher {
+	return &keyHasher{byAddr: make(map[identity]hashed), strs: make(map[string]uint64), other: make(map[string]uint64)}
+}
+
+// key returns the dictKey of k. Python's 1 == 1.0 == True is not
+// reproduced: such keys stay distinct.
+func (h *keyHasher) key(k any, depth int) (dictKey, error) {
+	hk, err := h.hash(k, depth)
+	if err != nil {
+		return dictKey{}, err
 	}
-	if t, ok := k.(pyTuple); ok && depth == 0 {
-		budget := maxKeyBytes
-		if !tupleKeySmall(t, &budget, 0) {
-			return "", errors.New("dict key too large")
-		}
+	if hk.size > maxKeyBytes {
+		return dictKey{}, fmt.Errorf("dict key of %d bytes: more than the %d allowed", hk.size, maxKeyBytes)
+	}
+	return hk.key, nil
+}
+
+func (h *keyHasher) hash(k any, depth int) (hashed, error) {
+	if depth > maxPickleDepth {
+		return hashed{}, errors.New("dict key nested too deeply")
 	}
 	switch k := k.(type) {
 	case nil:
-		return "N", nil
+		return hashed{dictKey{'N', 0}, 8}, nil
 	case bool:
-		return "b" + strconv.FormatBool(k), nil
-	case int64:
-		return "i" + strconv.FormatInt(k, 10), nil
-	case *big.Int:
-		return "i" + k.String(), nil
-	case float64:
-		return "f" + strconv.FormatUint(math.Float64bits(k), 16), nil
-	case string:
-		return "s" + k, nil
-	case []byte:
-		return "y" + string(k), nil
-	case pyTuple:
-		var sb strings.Builder
-		sb.WriteString("t(")
-		for _, e := range k {
-			h, err := hashKey(e, depth+1)
-			if err != nil {
-				return "", err
-			}
-			sb.WriteString(strconv.Quote(h))
-			sb.WriteByte(',')
+		n := uint64(0)
+		if k {
+			n = 1
 		}
-		sb.WriteByte(')')
-		return sb.String(), nil
+		return hashed{dictKey{'b', n}, 8}, nil
+	case int64:
+		return hashed{dictKey{'i', uint64(k)}, 8}, nil
+	case float64:
+		return hashed{dictKey{'f', math.Float64bits(k)}, 8}, nil
+	case string:
+		id := identity{unsafe.Pointer(unsafe.StringData(k)), len(k), 's'}
+		if hk, ok := h.byAddr[id]; ok {
+			return hk, nil
+		}
+		hk := hashed{size: len(k)}
+		if len(k) <= maxKeyBytes {
+			hk.key = dictKey{'s', h.intern(h.strs, k)}
+		}
+		h.byAddr[id] = hk
+		return hk, nil
+	case []byte:
+		id := identity{unsafe.Pointer(unsafe.SliceData(k)), len(k), 'y'}
+		if hk, ok := h.byAddr[id]; ok {
+			return hk, nil
+		}
+		hk := hashed{size: len(k)}
+		if len(k) <= maxKeyBytes {
+			hk.key = dictKey{'y', h.intern(h.other, "y"+string(k))}
+		}
+		h.byAddr[id] = hk
+		return hk, nil
+	case *big.Int:
+		id := identity{unsafe.Pointer(k), 0, 'i'}
+		if hk, ok := h.byAddr[id]; ok {
+			return hk, nil
+		}
+		hk := hashed{size: (k.BitLen() + 7) / 8}
+		if hk.size <= maxKeyBytes {
+			// Converted once: sign and magnitude bytes, no decimal.
+			hk.key = dictKey{'I', h.intern(h.other, fmt.Sprintf("I%d", k.Sign())+string(k.Bytes()))}
+		}
+		h.byAddr[id] = hk
+		return hk, nil
+	case pyTuple:
+		id := identity{unsafe.Pointer(unsafe.SliceData(k)), len(k), 't'}
+		if hk, ok := h.byAddr[id]; ok {
+			return hk, nil
+		}
+		hk := hashed{size: 8}
+		enc := make([]byte, 1, 1+9*len(k))
+		enc[0] = 't'
+		for _, e := range k {
+			eh, err := h.hash(e, depth+1)
+			if err != nil {
+				return hashed{}, err
+			}
+			if hk.size += eh.size; hk.size > maxKeyBytes {
+				// Elements shared through the memo could make the
+				// count overflow: stop here.
+				hk.size = maxKeyBytes + 1
+				break
+			}
+			enc = append(enc, eh.key.kind)
+			enc = binary.LittleEndian.AppendUint64(enc, eh.key.n)
+		}
+		if hk.size <= maxKeyBytes {
+			hk.key = dictKey{'t', h.intern(h.other, string(enc))}
+		}
+		h.byAddr[id] = hk
+		return hk, nil
 	}
-	return "", fmt.Errorf("unhashable dict key of type %s", typeName(k))
+	return hashed{}, fmt.Errorf("unhashable dict key of type %s", typeName(k))
 }
 
-// tupleKeySmall reports whether a tuple key's hash stays within budget bytes.
-func tupleKeySmall(t pyTuple, budget *int, depth int) bool {
-	if depth > maxPickleDepth {
-		return false
+// intern returns the id of content s in m, giving it the next one if new.
+func (h *keyHasher) intern(m map[string]uint64, s string) uint64 {
+	if id, ok := m[s]; ok {
+		return id
 	}
-	*budget -= 4 + len(t)
-	for _, e := range t {
-		switch e := e.(type) {
-		case string:
-			*budget -= len(e)
-		case []byte:
-			*budget -= len(e)
-		case pyTuple:
-			if !tupleKeySmall(e, budget, depth+1) {
-				return false
-			}
-		default:
-			*budget -= 24
+	h.next++
+	m[s] = h.next
+	return h.next
+}
+
+// shortValue describes a pickle value for a message: a quoted and
+// shortened string, an integer, or the type of anything else.
+func shortValue(v any) string {
+	switch x := v.(type) {
+	case string:
+		return Quote(x)
+	case int64:
+		return strconv.FormatInt(x, 10)
+	case *big.Int:
+		if x.BitLen() <= 256 {
+			return x.String()
 		}
-		if *budget < 0 {
-			return false
+		return fmt.Sprintf("(an integer of %d bits)", x.BitLen())
+	case bool:
+		if x {
+			return "True"
 		}
+		return "False"
+	case nil:
+		return "None"
 	}
-	return *budget >= 0
+	return "(" + typeName(v) + ")"
+}
+
+// dims prints an integer tuple read from a pickle, at most 16 entries.
+func dims(x []int64) string {
+	if len(x) <= 16 {
+		return fmt.Sprint(x)
+	}
+	return fmt.Sprintf("%v... (%d dimensions)", x[:16], len(x))
 }
 
 func typeName(v any) string {
@@ -1083,9 +1206,10 @@ func typeName(v any) string {
 // converter turns unpickled values into the package's public form.
 type converter struct {
 	// tensor, when set, converts tensors; otherwise a tensor is an error.
-	tensor  func(*tensorRef) (any, error)
-	active  map[any]bool // containers being converted, to refuse cycles
-	visited int          // values converted so far, bounded by maxValues
+	tensor   func(*tensorRef) (any, error)
+	active   map[any]bool // containers being converted, to refuse cycles
+	visited  int          // values converted so far, bounded by maxValues
+	keyBytes int          // bytes of dict keys hashed so far, bounded by maxConvKeyBytes
 }
 
 // plain converts v (see the package documentation for the mapping).
@@ -1121,20 +1245,26 @@ func (c *converter) plain(v any, depth int) (any, error) {
 			if err != nil {
 				return nil, err
 			}
+			if c.keyBytes += len(ks); c.keyBytes > maxConvKeyBytes {
+				return nil, fmt.Errorf("data whose dict keys hold more than %d bytes in all", maxConvKeyBytes)
+			}
 			if _, dup := m[ks]; dup {
-				return nil, fmt.Errorf("two dict keys read as %q", ks)
+				return nil, fmt.Errorf("two dict keys read as %s", Quote(ks))
 			}
 			e, err := c.plain(x.vals[i], depth+1)
 			if err != nil {
 				if depth >= maxErrPath {
 					return nil, err
 				}
-				return nil, fmt.Errorf("[%s]: %w", strconv.Quote(ks), err)
+				return nil, fmt.Errorf("[%s]: %w", Quote(ks), err)
 			}
 			m[ks] = e
 		}
 		return m, nil
 	case *big.Int:
+		if x.BitLen() > 256 {
+			return nil, fmt.Errorf("an integer of %d bits does not fit in 64 bits", x.BitLen())
+		}
 		return nil, fmt.Errorf("integer %s does not fit in 64 bits", x)
 	case *pyGlobal:
 		return nil, fmt.Errorf("unexpected %s", x.name)
@@ -1182,6 +1312,9 @@ func keyString(k any) (string, error) {
 	case int64:
 		return strconv.FormatInt(k, 10), nil
 	case *big.Int:
+		if k.BitLen() > maxIntKeyBits {
+			return "", fmt.Errorf("integer dict key of %d bits is too large to write as a string key (Python's limit is 4300 digits)", k.BitLen())
+		}
 		return k.String(), nil
 	case bool:
 		if k {
