@@ -65,6 +65,7 @@ FUZZ_TARGETS := \
 	./weights:FuzzTokenizerSpec \
 	./weights:FuzzLoadConfig \
 	./weights/hub:FuzzCachePaths \
+	./weights/hub:FuzzHubAnswers \
 	./gpt:FuzzConfigJSON \
 	./gpt:FuzzLoadExport \
 	./gpt/tokenizer:FuzzCharRoundTrip \

@@ -504,6 +504,27 @@ func TestDiskFull(t *testing.T) {
 	}
 }
 
+func TestSizeBeyondFreeSpaceRefused(t *testing.T) {
+	// 2^60 bytes (1 EiB) fits on no disk this test runs on: refused before
+	// any byte is asked for or written.
+	s := newMisServer(t, true)
+	s.head = func(w http.ResponseWriter, r *http.Request) {
+		s.metaHeaders(w)
+		w.Header().Set(headerLinkedSize, strconv.FormatInt(1<<60, 10))
+		w.WriteHeader(http.StatusFound)
+	}
+	c := s.client(t)
+	if _, ok := freeSpace(c.CacheDir); !ok {
+		t.Skip("the file system does not report its free space")
+	}
+	_, err := c.Download(context.Background(), misRepo, "main", misFile)
+	wantKind(t, err, ErrCache, "not enough space", "1152921504606846976 bytes", "HF_HUB_CACHE")
+	if n := s.gets.Load(); n != 0 {
+		t.Errorf("%d GET requests for a file the disk cannot hold", n)
+	}
+	cacheUntrusted(t, c, s, false)
+}
+
 // noControl fails if s holds a control byte or is longer than limit.
 func noControl(t *testing.T, s string, limit int) {
 	t.Helper()

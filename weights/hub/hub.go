@@ -437,6 +437,18 @@ func (c *Client) fetchBlob(ctx context.Context, t target, rc repoCache, meta fil
 		}
 	}
 	incomplete := blob + ".incomplete"
+	// A size the disk cannot hold is refused before anything is written
+	// (huggingface_hub only warns, then fails when the disk is full).
+	if free, ok := freeSpace(filepath.Dir(blob)); ok {
+		need := meta.size
+		if fi, err := os.Stat(incomplete); err == nil && fi.Mode().IsRegular() && fi.Size() < need {
+			need -= fi.Size()
+		}
+		if need > free {
+			return t.errorf(ErrCache, "", nil, "not enough space for the file: it is announced as %s and %s has %s free; free space on that disk, or set HF_HUB_CACHE to a cache on another one",
+				sizeString(meta.size), filepath.Dir(blob), sizeString(free))
+		}
+	}
 	if err := c.transfer(ctx, t, meta, incomplete); err != nil {
 		return err
 	}
