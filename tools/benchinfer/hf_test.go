@@ -178,3 +178,14 @@ func TestHFSourceErrors(t *testing.T) {
 		t.Errorf("offline with an empty cache: exit %d, stderr %q", code, stderr)
 	}
 }
+
+// --source hf defaults to bpe, as upstream; on a char export the error
+// says to pass --tokenizer char.
+func TestHFCharModelWithoutTokenizerSuggestsChar(t *testing.T) {
+	serveExport(t)
+	var out, errb bytes.Buffer
+	code := run([]string{"--source", "hf", "--repo-id", repoID, "--gen-tokens", "2", "--iters", "1"}, &out, &errb)
+	if code != 1 || !strings.Contains(errb.String(), "vocab_size is 65") || !strings.Contains(errb.String(), "pass --tokenizer char") {
+		t.Fatalf("exit %d, stderr %q", code, errb.String())
+	}
+}

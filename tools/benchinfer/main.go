@@ -14,13 +14,14 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"runtime"
 	"time"
 
 	"github.com/labcoreai/tokbench/benchmarks"
 	"github.com/labcoreai/tokbench/benchmarks/report"
 	"github.com/labcoreai/tokbench/gpt"
+	"github.com/labcoreai/tokbench/tools/internal/cli"
+	"github.com/labcoreai/tokbench/tools/internal/outfile"
 	"github.com/labcoreai/tokbench/weights"
 )
 
@@ -28,7 +29,7 @@ func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
 
 type options struct {
 	source, checkpoint, meta, repoID, repoRevision, tokenizer, config string
-	prompt, jsonOut, mdOut, device, dtype                             string
+	prompt, jsonOut, mdOut, device, dtype, mdLang                     string
 	warmup, gen, iters                                                int
 	useKV                                                             *bool
 	stream                                                            bool
@@ -39,13 +40,12 @@ type usageError struct{ msg string }
 
 func (e usageError) Error() string { return e.msg }
 
-func parse(args []string, stderr io.Writer) (*options, error) {
+const synopsis = "usage: benchinfer [flags]\n\nReproducible inference benchmark for LabCore LLM (tokbench)."
+
+// parse reads the command line; -h/--help and --version are answered on
+// stdout and give cli.ErrDone.
+func parse(args []string, stdout io.Writer) (*options, error) {
 	fs := flag.NewFlagSet("benchinfer", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: benchinfer [flags]\n\nReproducible inference benchmark for LabCore LLM (tokbench).\n\nflags:")
-		fs.PrintDefaults()
-	}
 	op := &options{}
 	fs.StringVar(&op.source, "source", "local", "local, hf or random (weights drawn as upstream initialises them, shape from --config [model])")
 	fs.StringVar(&op.checkpoint, "checkpoint", "", "Required for --source local.")
@@ -65,10 +65,11 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	fs.BoolFunc("no-stream", "the default", func(string) error { op.stream = false; return nil })
 	fs.StringVar(&op.jsonOut, "json-out", "", "write the JSON report here")
 	fs.StringVar(&op.mdOut, "md-out", "", "write the Markdown row here")
+	fs.StringVar(&op.mdLang, "md-lang", "en", "language of the Markdown header: en (upstream's script) or fr (its French benchmarks page)")
 	fs.StringVar(&op.device, "device", "cpu", "cpu or cuda")
 	fs.StringVar(&op.dtype, "dtype", "fp32", "weight storage: fp32, fp16 (half the bytes read per token) or int8 (blocks of 32 with a scale each, CPU only; tokbench addition)")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
+	if err := cli.Parse(fs, synopsis, args, stdout); err != nil {
+		if errors.Is(err, cli.ErrDone) {
 			return nil, err
 		}
 		return nil, usageError{err.Error()}
@@ -98,13 +99,15 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 		return nil, usageError{fmt.Sprintf("argument --dtype: %v", gpt.CheckDType(op.dtype))}
 	case op.device != "cpu" && op.device != "cuda":
 		return nil, usageError{fmt.Sprintf("argument --device: want cpu or cuda, got %q", op.device)}
+	case op.mdLang != string(report.English) && op.mdLang != string(report.French):
+		return nil, usageError{fmt.Sprintf("argument --md-lang: want en or fr, got %q", op.mdLang)}
 	}
 	return op, nil
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
-	op, err := parse(args, stderr)
-	if errors.Is(err, flag.ErrHelp) {
+	op, err := parse(args, stdout)
+	if errors.Is(err, cli.ErrDone) {
 		return 0
 	}
 	var ue usageError
@@ -112,38 +115,38 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "usage: benchinfer [flags] (see --help)\nbenchinfer: error: %s\n", ue.msg)
 		return 2
 	}
+	// The outputs are checked, and their temporary files created, before
+	// anything is measured: a bad path costs no measurement, and an
+	// output can never overwrite an input or the other output.
+	outs, err := outfile.Prepare([]string{op.checkpoint, op.meta, op.config},
+		outfile.Output{Flag: "--json-out", Path: op.jsonOut}, outfile.Output{Flag: "--md-out", Path: op.mdOut})
+	if err != nil {
+		fmt.Fprintf(stderr, "benchinfer: %v\n", err)
+		return 1
+	}
+	defer outs.Discard()
+	defer outs.DiscardOnInterrupt()()
 	rep, md, err := benchmark(op, stdout, stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "benchinfer: %v\n", err)
 		return 1
 	}
 	fmt.Fprintf(stdout, "\nInference benchmark summary\n%s\n", md)
+	data, err := report.Marshal(rep)
+	if err == nil {
+		err = outs.Write(data, []byte(md))
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "benchinfer: %v\n", err)
+		return 1
+	}
 	if op.jsonOut != "" {
-		data, err := report.Marshal(rep)
-		if err == nil {
-			err = writeFile(op.jsonOut, data)
-		}
-		if err != nil {
-			fmt.Fprintf(stderr, "benchinfer: --json-out: %v\n", err)
-			return 1
-		}
 		fmt.Fprintf(stdout, "JSON written to: %s\n", op.jsonOut)
 	}
 	if op.mdOut != "" {
-		if err := writeFile(op.mdOut, []byte(md)); err != nil {
-			fmt.Fprintf(stderr, "benchinfer: --md-out: %v\n", err)
-			return 1
-		}
 		fmt.Fprintf(stdout, "Markdown written to: %s\n", op.mdOut)
 	}
 	return 0
-}
-
-func writeFile(path string, data []byte) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return err
-	}
-	return os.WriteFile(path, data, 0o644)
 }
 
 // benchmark resolves the parameters, runs warmup and iterations through the
@@ -207,8 +210,21 @@ func benchmark(op *options, stdout, stderr io.Writer) (*report.Report, string, e
 	if err != nil {
 		return nil, "", err
 	}
-	md, err := report.Markdown(report.English, rep)
+	md, err := report.Markdown(report.Lang(op.mdLang), rep)
 	return rep, md, err
+}
+
+// commit is the tokbench commit of the report: the one this binary was
+// built from (an installed binary run from anywhere), else the checkout
+// around the working directory (go run inside the checkout).
+func commit() string {
+	if c := cli.Commit(); c != "" {
+		return c
+	}
+	if root, err := benchmarks.ModuleRoot("."); err == nil {
+		return benchmarks.GitCommit(root)
+	}
+	return ""
 }
 
 func buildReport(r *benchmarks.Runner, tps, prefill, decode []float64) (*report.Report, error) {
@@ -231,10 +247,8 @@ func buildReport(r *benchmarks.Runner, tps, prefill, decode []float64) (*report.
 		Results: report.Results{Iters: len(tps), TokensPerSec: st, PerIterTokensPerSec: tps},
 		Runtime: report.Runtime{Engine: report.Engine, Go: runtime.Version(), GOOS: runtime.GOOS, GOARCH: runtime.GOARCH},
 	}
-	if root, err := benchmarks.ModuleRoot("."); err == nil {
-		if c := benchmarks.GitCommit(root); c != "" {
-			rep.Commit = &c
-		}
+	if c := commit(); c != "" {
+		rep.Commit = &c
 	}
 	cpu := gpt.CPUName()
 	rep.Runtime.CPU = &cpu

@@ -48,9 +48,107 @@ func TestHelpExitsZero(t *testing.T) {
 	var out, errb bytes.Buffer
 	assert.Equal(t, 0, run([]string{"--help"}, &out, &errb))
 	for _, f := range []string{"-source", "-checkpoint", "-meta", "-repo-id", "-repo-revision", "-tokenizer", "-config", "-prompt",
-		"-warmup-tokens", "-gen-tokens", "-iters", "-use-kv-cache", "-no-use-kv-cache", "-stream", "-json-out", "-md-out", "-device"} {
-		assert.Contains(t, errb.String(), f)
+		"-warmup-tokens", "-gen-tokens", "-iters", "-use-kv-cache", "-no-use-kv-cache", "-stream", "-json-out", "-md-out", "-device",
+		"-md-lang", "-version"} {
+		assert.Contains(t, out.String(), f) // on stdout, as argparse prints it
 	}
+	assert.Empty(t, errb.String())
+	out.Reset()
+	assert.Equal(t, 0, run([]string{"--version"}, &out, &errb))
+	assert.True(t, strings.HasPrefix(out.String(), "benchinfer (tokbench) "), out.String())
+}
+
+// An unknown flag is argparse's two lines, not the whole usage.
+func TestUnknownFlagIsOneLine(t *testing.T) {
+	var out, errb bytes.Buffer
+	assert.Equal(t, 2, run([]string{"--sorce", "hf"}, &out, &errb))
+	assert.Equal(t, "usage: benchinfer [flags] (see --help)\nbenchinfer: error: flag provided but not defined: -sorce\n", errb.String())
+	assert.Empty(t, out.String())
+}
+
+// copyFile copies the file src into dir and returns the copy's path.
+func copyFile(t *testing.T, src, dir string) string {
+	t.Helper()
+	b, err := os.ReadFile(src)
+	require.NoError(t, err)
+	dst := filepath.Join(dir, filepath.Base(src))
+	require.NoError(t, os.WriteFile(dst, b, 0o644))
+	return dst
+}
+
+// Outputs are checked before anything is loaded or measured: an output
+// that is an input or the other output, or that cannot be written, is
+// refused naming the flag, the path and the cause, and the inputs are
+// intact.
+func TestOutputsCheckedBeforeMeasuring(t *testing.T) {
+	dir := t.TempDir()
+	ckpt := copyFile(t, filepath.Join(fixture, "ckpt.pt"), dir)
+	meta := copyFile(t, filepath.Join(fixture, "meta.json"), dir)
+	cfg := copyFile(t, baseConfig, dir)
+	orig, err := os.ReadFile(ckpt)
+	require.NoError(t, err)
+	notDir := filepath.Join(dir, "file")
+	require.NoError(t, os.WriteFile(notDir, []byte("x"), 0o644))
+	md := filepath.Join(dir, "r.md")
+	for _, c := range []struct {
+		outs []string
+		want string
+	}{
+		{[]string{"--json-out", ckpt, "--md-out", md}, "--json-out " + ckpt + ": is the same file as the input " + ckpt},
+		{[]string{"--md-out", filepath.Join(dir, ".", "meta.json")}, "is the same file as the input " + meta},
+		{[]string{"--json-out", cfg}, "is the same file as the input " + cfg},
+		{[]string{"--json-out", md, "--md-out", md}, "--md-out " + md + ": is the same file as --json-out " + md},
+		{[]string{"--json-out", md, "--md-out", filepath.Join(notDir, "r.md")}, "--md-out " + filepath.Join(notDir, "r.md") + ": cannot create its directory"},
+	} {
+		args := append([]string{"--checkpoint", ckpt, "--meta", meta, "--config", cfg, "--gen-tokens", "2", "--iters", "1"}, c.outs...)
+		var out, errb bytes.Buffer
+		code := run(args, &out, &errb)
+		assert.Equal(t, 1, code, "%v", c.outs)
+		assert.Contains(t, errb.String(), c.want, "%v", c.outs)
+		assert.NotContains(t, errb.String(), "loading the model", "%v: measured before refusing", c.outs)
+		assert.NotContains(t, out.String(), "written to", "%v", c.outs)
+	}
+	after, err := os.ReadFile(ckpt)
+	require.NoError(t, err)
+	assert.Equal(t, orig, after, "the checkpoint changed")
+	es, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	assert.Len(t, es, 4, "files left in the directory: %v", es)
+}
+
+// A run that fails after the outputs were checked leaves the previous
+// reports as they were, and no temporary file.
+func TestFailedRunWritesNoReport(t *testing.T) {
+	dir := t.TempDir()
+	js, md := filepath.Join(dir, "r.json"), filepath.Join(dir, "r.md")
+	require.NoError(t, os.WriteFile(js, []byte("previous"), 0o644))
+	var out, errb bytes.Buffer
+	code := run(append(local(), "--prompt", "ROMÉO", "--gen-tokens", "2", "--iters", "1", "--json-out", js, "--md-out", md), &out, &errb)
+	require.Equal(t, 1, code, errb.String())
+	assert.Contains(t, errb.String(), "É")
+	b, err := os.ReadFile(js)
+	require.NoError(t, err)
+	assert.Equal(t, "previous", string(b))
+	es, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	assert.Len(t, es, 1, "files left in the directory: %v", es)
+}
+
+// --md-lang fr gives the header of upstream's French benchmarks page.
+func TestMarkdownInFrench(t *testing.T) {
+	dir := t.TempDir()
+	md := filepath.Join(dir, "r.md")
+	var out, errb bytes.Buffer
+	code := run(append(local(), "--gen-tokens", "2", "--warmup-tokens", "0", "--iters", "1", "--md-lang", "fr", "--md-out", md), &out, &errb)
+	require.Equal(t, 0, code, errb.String())
+	b, err := os.ReadFile(md)
+	require.NoError(t, err)
+	assert.True(t, strings.HasPrefix(string(b), "| Périphérique | Source | Taille du modèle (params M) | KV-cache | gen_tokens | mean tok/s | pic VRAM MiB |\n"), string(b))
+	assert.Contains(t, out.String(), "| Périphérique |")
+	out.Reset()
+	errb.Reset()
+	assert.Equal(t, 2, run(append(local(), "--md-lang", "de"), &out, &errb))
+	assert.Contains(t, errb.String(), "argument --md-lang: want en or fr, got \"de\"")
 }
 
 // The local example of the benchmarks page, with upstream's base.toml

@@ -136,7 +136,8 @@ func identify(path string) (string, os.FileInfo, error) {
 	switch {
 	case err == nil:
 		return abs, fi, nil
-	case errors.Is(err, fs.ErrNotExist):
+	case errors.Is(err, fs.ErrNotExist), errors.Is(err, syscall.ENOTDIR):
+		// ENOTDIR: a parent is a file; creating the directory says so.
 		return abs, nil, nil
 	}
 	return "", nil, err
