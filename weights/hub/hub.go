@@ -772,15 +772,15 @@ func rangeTotal(cr string) (int64, bool) {
 
 // get issues the content GET, following redirects by hand: the token goes
 // only to the endpoint's host. Every way round the loop sends one more
-// request, and there are at most maxRedirects redirects plus two restarts
-// from byte 0 (a Range refused, or answered from the wrong offset): the
-// loop always ends.
+// request, and there are at most maxRedirects redirects plus one restart
+// from byte 0 (a Range refused, or answered from the wrong offset; without
+// Range, only a 200 or a 206 from byte 0 is taken): the loop always ends.
 //
 // It returns the answer, its URL and the offset its body starts at (0 when
 // the Range was dropped).
 func (c *Client) get(ctx context.Context, w *watchdog, t target, u string, offset int64) (*http.Response, string, int64, error) {
 	hc := c.noRedirect()
-	for hops, restarts := 0, 0; ; {
+	for hops := 0; ; {
 		req, err := c.newRequest(w.ctx, http.MethodGet, u)
 		if err != nil {
 			return nil, u, 0, t.errorf(ErrInvalidArgument, displayURL(u), err, "cannot build request")
@@ -822,13 +822,9 @@ func (c *Client) get(ctx context.Context, w *watchdog, t target, u string, offse
 				return nil, u, 0, t.errorf(ErrProtocol, displayURL(u), nil,
 					"answered HTTP 206 (partial content) to a request without Range, with Content-Range %s not starting at byte 0", quoted(cr))
 			}
-			if restarts >= 2 {
-				return nil, u, 0, t.errorf(ErrProtocol, displayURL(u), nil, "no usable answer to a Range request after %d restarts (HTTP %d, Content-Range %s)", restarts, resp.StatusCode, quoted(cr))
-			}
 			// The range was refused (416) or answered from another offset:
-			// start from byte 0 without Range.
+			// start from byte 0 without Range (once: offset is now 0).
 			c.logf("GET %s: HTTP %d with Content-Range %s for bytes=%d-, starting again from byte 0", displayURL(u), resp.StatusCode, quoted(cr), offset)
-			restarts++
 			offset = 0
 			continue
 		}
