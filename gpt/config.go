@@ -3,6 +3,9 @@ package gpt
 import (
 	"fmt"
 	"math"
+	"runtime/debug"
+
+	"github.com/labcoreai/tokbench/weights"
 )
 
 // Config is a LabCore model's shape: `model_config` in a checkpoint,
@@ -70,7 +73,7 @@ func ConfigFromMap(m map[string]any, where string) (Config, error) {
 		}
 		b, ok := v.(bool)
 		if !ok {
-			return c, fmt.Errorf("gpt: %s: %s: want a boolean, got %T %v", where, f.key, v, v)
+			return c, fmt.Errorf("gpt: %s: %s: want a boolean, got %s", where, f.key, weights.Describe(v))
 		}
 		*f.dst = b
 	}
@@ -83,7 +86,7 @@ func ConfigFromMap(m map[string]any, where string) (Config, error) {
 		case int:
 			c.Dropout = float64(d)
 		default:
-			return c, fmt.Errorf("gpt: %s: dropout: want a number, got %T %v", where, v, v)
+			return c, fmt.Errorf("gpt: %s: dropout: want a number, got %s", where, weights.Describe(v))
 		}
 	}
 	if err := c.Validate(); err != nil {
@@ -107,7 +110,7 @@ func toInt(v any) (int, error) {
 		}
 		return int(n), nil
 	}
-	return 0, fmt.Errorf("want an integer, got %T %v", v, v)
+	return 0, fmt.Errorf("want an integer, got %s", weights.Describe(v))
 }
 
 // Validate checks the rules upstream enforces, plus bounds that keep a
@@ -153,3 +156,65 @@ func (c Config) NumParams() int64 {
 
 // ParamsM is NumParams in millions, as the report's params_m.
 func (c Config) ParamsM() float64 { return float64(c.NumParams()) / 1e6 }
+
+// DefaultMemoryLimit is the memory a model built on request (source random)
+// and a generation may ask for when GOMEMLIMIT is not set: 16 GiB.
+const DefaultMemoryLimit int64 = 16 << 30
+
+// MemoryLimit is the most memory a model built on request and a generation
+// may ask for: the process's GOMEMLIMIT when set (a bigger machine raises
+// it, e.g. GOMEMLIMIT=64GiB), else DefaultMemoryLimit. A checkpoint is
+// bounded by its file instead.
+func MemoryLimit() int64 {
+	if l := debug.SetMemoryLimit(-1); l != math.MaxInt64 {
+		return l
+	}
+	return DefaultMemoryLimit
+}
+
+// overLimit is the error for a request of need bytes over MemoryLimit.
+func overLimit(what string, need int64) error {
+	return fmt.Errorf("%s would need %d MiB, more than the %d MiB memory limit (set GOMEMLIMIT, e.g. GOMEMLIMIT=64GiB, to allow more on a bigger machine)",
+		what, need>>20, MemoryLimit()>>20)
+}
+
+// MemoryBytes is the host memory a model of config c takes with fp32
+// weights: the weights, block_size rows of activations and KV cache, and
+// the logits. Validate's bounds keep it from overflowing.
+func (c Config) MemoryBytes() int64 {
+	buffers := int64(c.BlockSize) * int64(c.NEmbd) * (11 + 2*int64(c.NLayer))
+	return 4 * (c.NumParams() + buffers + 2*int64(c.VocabSize))
+}
+
+// checkRequested applies to a model built on request the bounds a
+// checkpoint gets from its file: the block_size buffers in proportion to
+// the weights, and the whole within MemoryLimit.
+func (c Config) checkRequested() error {
+	if err := c.Validate(); err != nil {
+		return err
+	}
+	if err := checkBlockBuffers(c); err != nil {
+		return err
+	}
+	if need := c.MemoryBytes(); need > MemoryLimit() {
+		return overLimit(fmt.Sprintf("a model of %d parameters (vocab_size %d, block_size %d, n_layer %d, n_embd %d) with its buffers",
+			c.NumParams(), c.VocabSize, c.BlockSize, c.NLayer, c.NEmbd), need)
+	}
+	return nil
+}
+
+// CheckGenTokens refuses a generation of n tokens after a prompt of
+// promptLen tokens whose token buffer would not fit in MemoryLimit (or a
+// negative n). Generate calls it; a tool may call it before loading a model
+// to fail early.
+func CheckGenTokens(promptLen, n int) error {
+	if n < 0 {
+		return fmt.Errorf("gpt: cannot generate %d tokens", n)
+	}
+	const perToken = 8 // one int in the token buffer
+	if limit := MemoryLimit() / perToken; int64(n) > limit || int64(promptLen) > limit-int64(n) {
+		need := perToken * (min(int64(n), math.MaxInt64/perToken/2) + min(int64(promptLen), math.MaxInt64/perToken/2))
+		return fmt.Errorf("gpt: %w", overLimit(fmt.Sprintf("generating %d tokens after a %d-token prompt", n, promptLen), need))
+	}
+	return nil
+}

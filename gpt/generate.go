@@ -41,8 +41,8 @@ func (g *Generator) Generate(prompt []int, n int, useKV bool, s *sampler.Sampler
 	if len(prompt) == 0 {
 		return Result{}, fmt.Errorf("gpt: the prompt must encode to at least one token")
 	}
-	if n < 0 {
-		return Result{}, fmt.Errorf("gpt: cannot generate %d tokens", n)
+	if err := CheckGenTokens(len(prompt), n); err != nil {
+		return Result{}, err
 	}
 	bs := g.cfg.BlockSize
 	need := len(prompt) + n

@@ -89,6 +89,9 @@ func LoadRandom(cfg *weights.Config, metaPath, tokFlag string, seed uint64) (*Lo
 	if err != nil {
 		return nil, err
 	}
+	if err := c.checkRequested(); err != nil {
+		return nil, fmt.Errorf("gpt: %s: [model]: %w", cfg.Path, err)
+	}
 	m, err := RandomModel(c, seed)
 	if err != nil {
 		return nil, err

@@ -1,6 +1,7 @@
 package gpt
 
 import (
+	"fmt"
 	"math/rand/v2"
 )
 
@@ -11,10 +12,12 @@ const RandomSeed = 1337
 // RandomModel returns a model of config c with weights drawn as upstream
 // initialises them: every Linear and Embedding weight from normal(0, 0.02),
 // biases zero, LayerNorms weight 1 and bias 0. The same seed gives the same
-// weights. It lets users measure a shape before training it.
+// weights. It lets users measure a shape before training it. The shape
+// gets the bounds a checkpoint gets from its file: block_size buffers in
+// proportion to the weights, and weights and buffers within MemoryLimit.
 func RandomModel(c Config, seed uint64) (*Model, error) {
-	if err := c.Validate(); err != nil {
-		return nil, err
+	if err := c.checkRequested(); err != nil {
+		return nil, fmt.Errorf("gpt: %w", err)
 	}
 	r := rand.New(rand.NewPCG(seed, 0x5851f42d4c957f2d))
 	normal := func(n int) []float32 {

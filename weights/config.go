@@ -59,7 +59,7 @@ func parseConfig(path string, b []byte) (*Config, error) {
 	if v, ok := raw["model"]; ok {
 		m, ok := v.(map[string]any)
 		if !ok {
-			return nil, errf("[model]: want a table, got %s", describe(v))
+			return nil, errf("[model]: want a table, got %s", Describe(v))
 		}
 		c.Model = m
 	}
@@ -69,7 +69,7 @@ func parseConfig(path string, b []byte) (*Config, error) {
 	}
 	g, ok := gv.(map[string]any)
 	if !ok {
-		return nil, errf("[generation]: want a table, got %s", describe(gv))
+		return nil, errf("[generation]: want a table, got %s", Describe(gv))
 	}
 	floats := []struct {
 		key string
@@ -123,7 +123,7 @@ func parseConfig(path string, b []byte) (*Config, error) {
 		if v, ok := g[f.key]; ok {
 			x, ok := v.(bool)
 			if !ok {
-				return nil, errf("[generation].%s: want a boolean, got %s", f.key, describe(v))
+				return nil, errf("[generation].%s: want a boolean, got %s", f.key, Describe(v))
 			}
 			*f.dst = &x
 		}
@@ -240,7 +240,7 @@ func tomlFloat(v any) (float64, error) {
 	case int64:
 		return float64(x), nil
 	}
-	return 0, fmt.Errorf("want a number, got %s", describe(v))
+	return 0, fmt.Errorf("want a number, got %s", Describe(v))
 }
 
 func tomlInt(v any) (int64, error) {
@@ -253,5 +253,5 @@ func tomlInt(v any) (int64, error) {
 		}
 		return int64(x), nil
 	}
-	return 0, fmt.Errorf("want an integer, got %s", describe(v))
+	return 0, fmt.Errorf("want an integer, got %s", Describe(v))
 }

@@ -83,21 +83,21 @@ func parseMeta(path string, b []byte) (*Meta, error) {
 	if v, ok := raw["dataset"]; ok && v != nil {
 		s, ok := v.(string)
 		if !ok {
-			return nil, errf("dataset: want a string, got %s", describe(v))
+			return nil, errf("dataset: want a string, got %s", Describe(v))
 		}
 		m.Dataset = s
 	}
 	if v, ok := raw["vocab_size"]; ok && v != nil {
 		n, ok := v.(int64)
 		if !ok || n < 0 || n > math.MaxInt32 {
-			return nil, errf("vocab_size: want a non-negative integer, got %s", describe(v))
+			return nil, errf("vocab_size: want a non-negative integer, got %s", Describe(v))
 		}
 		m.VocabSize = int(n)
 	}
 	if v, ok := raw["tokenizer"]; ok && v != nil {
 		t, ok := v.(map[string]any)
 		if !ok {
-			return nil, errf("tokenizer: want an object, got %s", describe(v))
+			return nil, errf("tokenizer: want an object, got %s", Describe(v))
 		}
 		m.Tokenizer = t
 	}
@@ -144,13 +144,15 @@ func jsonValue(v any) any {
 	return v
 }
 
-// describe names a decoded value's type and value for error messages.
-func describe(v any) string {
+// Describe names a value decoded from JSON, TOML or a pickle for a
+// message: its type, with its value when that is a number, a boolean or a
+// string (quoted and cut short by Quote).
+func Describe(v any) string {
 	switch x := v.(type) {
 	case nil:
 		return "null"
 	case string:
-		return "string " + strconv.Quote(x)
+		return "string " + Quote(x)
 	case bool:
 		return fmt.Sprintf("boolean %v", x)
 	case int64:
@@ -166,5 +168,5 @@ func describe(v any) string {
 	case []byte:
 		return fmt.Sprintf("bytes of length %d", len(x))
 	}
-	return fmt.Sprintf("%T %v", v, v)
+	return fmt.Sprintf("%T", v)
 }

@@ -58,7 +58,7 @@ func parseTokenizerSpec(m map[string]any) (TokenizerSpec, error) {
 		}
 		return TokenizerSpec{Type: TokenizerBPE, EncodingName: enc}, nil
 	}
-	return TokenizerSpec{}, fmt.Errorf("type: unknown tokenizer type %q (want char or bpe)", typ)
+	return TokenizerSpec{}, fmt.Errorf("type: unknown tokenizer type %s (want char or bpe)", Quote(typ))
 }
 
 func tokenizerType(m map[string]any) (string, error) {
@@ -68,10 +68,10 @@ func tokenizerType(m map[string]any) (string, error) {
 	}
 	s, ok := v.(string)
 	if !ok {
-		return "", fmt.Errorf("type: want a string, got %s", describe(v))
+		return "", fmt.Errorf("type: want a string, got %s", Describe(v))
 	}
 	if s != TokenizerChar && s != TokenizerBPE {
-		return "", fmt.Errorf("type: unknown tokenizer type %q (want char or bpe)", s)
+		return "", fmt.Errorf("type: unknown tokenizer type %s (want char or bpe)", Quote(s))
 	}
 	return s, nil
 }
@@ -84,13 +84,13 @@ func tokenizerVocab(m map[string]any) (vocab []string, ok bool, err error) {
 	}
 	l, isList := v.([]any)
 	if !isList {
-		return nil, false, fmt.Errorf("vocab: want a list of strings, got %s", describe(v))
+		return nil, false, fmt.Errorf("vocab: want a list of strings, got %s", Describe(v))
 	}
 	vocab = make([]string, len(l))
 	for i, e := range l {
 		s, isStr := e.(string)
 		if !isStr {
-			return nil, false, fmt.Errorf("vocab[%d]: want a string, got %s", i, describe(e))
+			return nil, false, fmt.Errorf("vocab[%d]: want a string, got %s", i, Describe(e))
 		}
 		vocab[i] = s
 	}
@@ -104,7 +104,7 @@ func encodingName(m map[string]any) (string, error) {
 	}
 	s, ok := v.(string)
 	if !ok || s == "" {
-		return "", fmt.Errorf("encoding_name: want a non-empty string, got %s", describe(v))
+		return "", fmt.Errorf("encoding_name: want a non-empty string, got %s", Describe(v))
 	}
 	return s, nil
 }
@@ -129,7 +129,7 @@ func ResolveTokenizer(flag string, meta *Meta, ckptTokenizer map[string]any) (To
 	}
 	typ := flag
 	if typ != "" && typ != TokenizerChar && typ != TokenizerBPE {
-		return TokenizerSpec{}, fmt.Errorf("weights: tokenizer flag: unknown tokenizer type %q (want char or bpe)", flag)
+		return TokenizerSpec{}, fmt.Errorf("weights: tokenizer flag: unknown tokenizer type %s (want char or bpe)", Quote(flag))
 	}
 	if typ == "" {
 		for _, s := range sources {
