@@ -38,9 +38,13 @@ type CPU struct {
 	xq cpukern.Q8
 
 	pool *cpukern.Pool
-	mt   matTask
-	at   attnTask
-	lt   lnTask
+	// decodePar is the decode step size from which products and attention
+	// go to the pool: decodeParallelBytes (a field so that benchmarks can
+	// compare thresholds in one process).
+	decodePar int
+	mt        matTask
+	at        attnTask
+	lt        lnTask
 }
 
 // minParallel is the size (multiply-adds) below which a product runs on
@@ -81,6 +85,8 @@ func NewCPU(m *Model) (*CPU, error) {
 		logits: make([]float32, c.VocabSize),
 		dev:    Device{Type: "cpu", Name: CPUName()},
 		pool:   pool,
+
+		decodePar: decodeParallelBytes,
 	}
 	b.at.b = b
 	b.lmHead = Linear{W: m.Wte, W16: m.Wte16, W8: m.Wte8, Out: c.VocabSize, In: C}
@@ -205,7 +211,7 @@ func (b *CPU) matmul(l *Linear, out, x []float32, t, act int, res []float32) {
 	}
 	m.chunk = max(4, chunkBytes/(es*in)&^3)
 	m.next.Store(0)
-	if t*in*nOut < minParallel || t == 1 && es*in*nOut < decodeParallelBytes {
+	if t*in*nOut < minParallel || t == 1 && es*in*nOut < b.decodePar {
 		m.Do(0, 1)
 	} else {
 		b.pool.Share(m)
@@ -255,7 +261,7 @@ func (a *attnTask) Do(part, parts int) {
 func (b *CPU) attend(keys, vals []float32, t, attend int) {
 	b.at.keys, b.at.vals, b.at.t, b.at.attend = keys, vals, t, attend
 	b.at.next.Store(0)
-	if t == 1 && 2*4*attend*b.m.Config.NEmbd < decodeParallelBytes {
+	if t == 1 && 2*4*attend*b.m.Config.NEmbd < b.decodePar {
 		b.at.Do(0, 1)
 	} else {
 		b.pool.Share(&b.at)

@@ -1,6 +1,7 @@
 package gpt
 
 import (
+	"fmt"
 	"math"
 	"testing"
 
@@ -73,6 +74,56 @@ func TestGenerateAllocatesNothingOnceSized(t *testing.T) {
 	require.NoError(t, err)
 	allocs := testing.AllocsPerRun(10, func() { _, _ = g.Generate([]int{1, 2}, 30, true, s) })
 	assert.Zero(t, allocs)
+}
+
+// BenchmarkDecodeSplit compares, in one process, decode steps whose
+// products run on the calling core (below decodeParallelBytes) with the
+// same steps split across the pool (GOMAXPROCS workers; -cpu 1,2 checks
+// both), for the base.toml shape and GPT-2-small, every weight type. Run
+// it with -count N to interleave the two: ratios from one run mean
+// something on a shared machine, absolute figures less.
+func BenchmarkDecodeSplit(b *testing.B) {
+	shapes := []struct {
+		name string
+		c    Config
+	}{
+		{"base", Config{NLayer: 6, NHead: 8, NEmbd: 256, BlockSize: 512, VocabSize: 65, Bias: true}},
+		{"gpt2-small", Config{NLayer: 12, NHead: 12, NEmbd: 768, BlockSize: 1024, VocabSize: 50257, Bias: true}},
+	}
+	for _, s := range shapes {
+		if testing.Short() && s.name != "base" {
+			continue
+		}
+		m, err := RandomModel(s.c, 1)
+		require.NoError(b, err)
+		for _, dt := range DTypes {
+			require.NoError(b, m.ConvertTo(dt))
+			for _, split := range []struct {
+				name  string
+				bytes int
+			}{{"inline", decodeParallelBytes}, {"pool", 0}} {
+				b.Run(fmt.Sprintf("%s/dtype=%s/%s", s.name, dt, split.name), func(b *testing.B) {
+					cpu, err := NewCPU(m)
+					require.NoError(b, err)
+					defer cpu.Close()
+					cpu.decodePar = split.bytes
+					_, err = cpu.Prefill([]int{1, 2, 3, 4, 5, 6, 7, 8})
+					require.NoError(b, err)
+					n := 0
+					for b.Loop() {
+						if _, err := cpu.Decode(n % s.c.VocabSize); err != nil {
+							b.Fatal(err)
+						}
+						// Keep the attention short and alike across runs.
+						if n++; n%128 == 0 {
+							_, _ = cpu.Prefill([]int{1, 2, 3, 4, 5, 6, 7, 8})
+						}
+					}
+					b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "tok/s")
+				})
+			}
+		}
+	}
 }
 
 func TestBadTokenAndPrefillLength(t *testing.T) {

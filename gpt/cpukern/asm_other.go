@@ -51,3 +51,6 @@ func dotsQ8_1(out *float32, wq *int8, wd *float32, xq *int8, xd *float32, rows, 
 func dotsQ8_4(out *float32, wq *int8, wd *float32, xq *int8, xd *float32, rows, in int) {
 	panic("cpukern: no assembly kernels in this build")
 }
+func quantizeQ8(q *int8, d *float32, x *float32, nb int) {
+	panic("cpukern: no assembly kernels in this build")
+}

@@ -754,6 +754,146 @@ dotsQ8_4_done:
 	VZEROUPPER
 	RET
 
+// func quantizeQ8(q *int8, d *float32, x *float32, nb int)
+// Requires: AVX, AVX2
+TEXT ·quantizeQ8(SB), NOSPLIT, $0-32
+	MOVQ    q+0(FP), AX
+	MOVQ    d+8(FP), CX
+	MOVQ    x+16(FP), DX
+	MOVQ    nb+24(FP), BX
+	VMOVUPS absMask<>+0(SB), Y0
+	VMOVUPS signMask<>+0(SB), Y1
+	VMOVUPS half<>+0(SB), Y2
+	VMOVDQU q8perm<>+0(SB), Y3
+	VMOVSS  f127<>+0(SB), X4
+
+quantizeQ8_loop:
+	CMPQ         BX, $0x00
+	JE           quantizeQ8_done
+	VMOVUPS      (DX), Y5
+	VANDPS       Y0, Y5, Y6
+	VMOVUPS      32(DX), Y7
+	VANDPS       Y0, Y7, Y8
+	VMOVUPS      64(DX), Y9
+	VANDPS       Y0, Y9, Y10
+	VMOVUPS      96(DX), Y11
+	VANDPS       Y0, Y11, Y12
+	VPMAXSD      Y8, Y6, Y6
+	VPMAXSD      Y12, Y10, Y10
+	VPMAXSD      Y10, Y6, Y6
+	VEXTRACTI128 $0x01, Y6, X8
+	VPMAXSD      X8, X6, X8
+	VPSHUFD      $0x4e, X8, X6
+	VPMAXSD      X6, X8, X8
+	VPSHUFD      $0xb1, X8, X6
+	VPMAXSD      X6, X8, X8
+	VMOVD        X8, SI
+	CMPL         SI, $0x7f800000
+	JAE          quantizeQ8_nonfinite
+	TESTL        SI, SI
+	JE           quantizeQ8_zero
+	VDIVSS       X4, X8, X6
+	VMOVSS       X6, (CX)
+	VDIVSS       X8, X4, X6
+	VBROADCASTSS X6, Y6
+	VMULPS       Y6, Y5, Y8
+	VANDPS       Y1, Y5, Y5
+	VORPS        Y2, Y5, Y5
+	VADDPS       Y5, Y8, Y8
+	VCVTTPS2DQ   Y8, Y5
+	VMULPS       Y6, Y7, Y8
+	VANDPS       Y1, Y7, Y7
+	VORPS        Y2, Y7, Y7
+	VADDPS       Y7, Y8, Y8
+	VCVTTPS2DQ   Y8, Y7
+	VMULPS       Y6, Y9, Y8
+	VANDPS       Y1, Y9, Y9
+	VORPS        Y2, Y9, Y9
+	VADDPS       Y9, Y8, Y8
+	VCVTTPS2DQ   Y8, Y9
+	VMULPS       Y6, Y11, Y6
+	VANDPS       Y1, Y11, Y8
+	VORPS        Y2, Y8, Y8
+	VADDPS       Y8, Y6, Y6
+	VCVTTPS2DQ   Y6, Y11
+	VPACKSSDW    Y7, Y5, Y5
+	VPACKSSDW    Y11, Y9, Y9
+	VPACKSSWB    Y9, Y5, Y5
+	VPERMD       Y5, Y3, Y5
+	VMOVDQU      Y5, (AX)
+	JMP          quantizeQ8_next
+
+quantizeQ8_nonfinite:
+	MOVL $0x7fc00000, (CX)
+
+quantizeQ8_zero:
+	VPXOR   Y5, Y5, Y5
+	VMOVDQU Y5, (AX)
+	CMPL    SI, $0x00000000
+	JNE     quantizeQ8_next
+	MOVL    $0x00000000, (CX)
+
+quantizeQ8_next:
+	ADDQ $0x80, DX
+	ADDQ $0x20, AX
+	ADDQ $0x04, CX
+	DECQ BX
+	JMP  quantizeQ8_loop
+
+quantizeQ8_done:
+	VZEROUPPER
+	RET
+
+DATA absMask<>+0(SB)/4, $0x7fffffff
+DATA absMask<>+4(SB)/4, $0x7fffffff
+DATA absMask<>+8(SB)/4, $0x7fffffff
+DATA absMask<>+12(SB)/4, $0x7fffffff
+DATA absMask<>+16(SB)/4, $0x7fffffff
+DATA absMask<>+20(SB)/4, $0x7fffffff
+DATA absMask<>+24(SB)/4, $0x7fffffff
+DATA absMask<>+28(SB)/4, $0x7fffffff
+GLOBL absMask<>(SB), RODATA|NOPTR, $32
+
+DATA signMask<>+0(SB)/4, $0x80000000
+DATA signMask<>+4(SB)/4, $0x80000000
+DATA signMask<>+8(SB)/4, $0x80000000
+DATA signMask<>+12(SB)/4, $0x80000000
+DATA signMask<>+16(SB)/4, $0x80000000
+DATA signMask<>+20(SB)/4, $0x80000000
+DATA signMask<>+24(SB)/4, $0x80000000
+DATA signMask<>+28(SB)/4, $0x80000000
+GLOBL signMask<>(SB), RODATA|NOPTR, $32
+
+DATA half<>+0(SB)/4, $0x3f000000
+DATA half<>+4(SB)/4, $0x3f000000
+DATA half<>+8(SB)/4, $0x3f000000
+DATA half<>+12(SB)/4, $0x3f000000
+DATA half<>+16(SB)/4, $0x3f000000
+DATA half<>+20(SB)/4, $0x3f000000
+DATA half<>+24(SB)/4, $0x3f000000
+DATA half<>+28(SB)/4, $0x3f000000
+GLOBL half<>(SB), RODATA|NOPTR, $32
+
+DATA q8perm<>+0(SB)/4, $0x00000000
+DATA q8perm<>+4(SB)/4, $0x00000004
+DATA q8perm<>+8(SB)/4, $0x00000001
+DATA q8perm<>+12(SB)/4, $0x00000005
+DATA q8perm<>+16(SB)/4, $0x00000002
+DATA q8perm<>+20(SB)/4, $0x00000006
+DATA q8perm<>+24(SB)/4, $0x00000003
+DATA q8perm<>+28(SB)/4, $0x00000007
+GLOBL q8perm<>(SB), RODATA|NOPTR, $32
+
+DATA f127<>+0(SB)/4, $0x42fe0000
+DATA f127<>+4(SB)/4, $0x42fe0000
+DATA f127<>+8(SB)/4, $0x42fe0000
+DATA f127<>+12(SB)/4, $0x42fe0000
+DATA f127<>+16(SB)/4, $0x42fe0000
+DATA f127<>+20(SB)/4, $0x42fe0000
+DATA f127<>+24(SB)/4, $0x42fe0000
+DATA f127<>+28(SB)/4, $0x42fe0000
+GLOBL f127<>(SB), RODATA|NOPTR, $32
+
 // func axpyRowsF32(out *float32, p *float32, v *float32, n int, hd int, stride int)
 // Requires: AVX, FMA3
 TEXT ·axpyRowsF32(SB), NOSPLIT, $0-48
@@ -933,16 +1073,6 @@ DATA log2e<>+24(SB)/4, $0x3fb8aa3b
 DATA log2e<>+28(SB)/4, $0x3fb8aa3b
 GLOBL log2e<>(SB), RODATA|NOPTR, $32
 
-DATA half<>+0(SB)/4, $0x3f000000
-DATA half<>+4(SB)/4, $0x3f000000
-DATA half<>+8(SB)/4, $0x3f000000
-DATA half<>+12(SB)/4, $0x3f000000
-DATA half<>+16(SB)/4, $0x3f000000
-DATA half<>+20(SB)/4, $0x3f000000
-DATA half<>+24(SB)/4, $0x3f000000
-DATA half<>+28(SB)/4, $0x3f000000
-GLOBL half<>(SB), RODATA|NOPTR, $32
-
 DATA ln2hi<>+0(SB)/4, $0x3f318000
 DATA ln2hi<>+4(SB)/4, $0x3f318000
 DATA ln2hi<>+8(SB)/4, $0x3f318000
@@ -1105,16 +1235,6 @@ geluF32_done:
 	VZEROUPPER
 	RET
 
-DATA absMask<>+0(SB)/4, $0x7fffffff
-DATA absMask<>+4(SB)/4, $0x7fffffff
-DATA absMask<>+8(SB)/4, $0x7fffffff
-DATA absMask<>+12(SB)/4, $0x7fffffff
-DATA absMask<>+16(SB)/4, $0x7fffffff
-DATA absMask<>+20(SB)/4, $0x7fffffff
-DATA absMask<>+24(SB)/4, $0x7fffffff
-DATA absMask<>+28(SB)/4, $0x7fffffff
-GLOBL absMask<>(SB), RODATA|NOPTR, $32
-
 DATA rsqrt2<>+0(SB)/4, $0x3f3504f3
 DATA rsqrt2<>+4(SB)/4, $0x3f3504f3
 DATA rsqrt2<>+8(SB)/4, $0x3f3504f3
@@ -1184,16 +1304,6 @@ DATA asA1<>+20(SB)/4, $0x3e827906
 DATA asA1<>+24(SB)/4, $0x3e827906
 DATA asA1<>+28(SB)/4, $0x3e827906
 GLOBL asA1<>(SB), RODATA|NOPTR, $32
-
-DATA signMask<>+0(SB)/4, $0x80000000
-DATA signMask<>+4(SB)/4, $0x80000000
-DATA signMask<>+8(SB)/4, $0x80000000
-DATA signMask<>+12(SB)/4, $0x80000000
-DATA signMask<>+16(SB)/4, $0x80000000
-DATA signMask<>+20(SB)/4, $0x80000000
-DATA signMask<>+24(SB)/4, $0x80000000
-DATA signMask<>+28(SB)/4, $0x80000000
-GLOBL signMask<>(SB), RODATA|NOPTR, $32
 
 DATA negBig<>+0(SB)/4, $0xff61b1e6
 DATA negBig<>+4(SB)/4, $0xff61b1e6

@@ -48,6 +48,10 @@ func CheckQ8Len(what string, n int) error {
 func QuantizeQ8(dst Q8, src []float32) {
 	nb := len(src) / Q8Block
 	q, d := dst.Q[:nb*Q8Block], dst.D[:nb]
+	if useAsm && nb > 0 {
+		quantizeQ8(&q[0], &d[0], &src[0], nb)
+		return
+	}
 	for b := range nb {
 		x := src[b*Q8Block : (b+1)*Q8Block]
 		qb := q[b*Q8Block : (b+1)*Q8Block]

@@ -12,7 +12,63 @@ func quantize(x []float32) Q8 {
 	return q
 }
 
-func TestQuantizeQ8(t *testing.T) {
+func TestQuantizeQ8(t *testing.T) { both(t, testQuantizeQ8) }
+
+// The assembly quantizer gives the Go one's bits, exact halves, signed
+// zeros, tiny and huge values, zero and non-finite blocks included.
+func TestAsmQuantizeMatchesGo(t *testing.T) {
+	if !hasAsm {
+		t.Skip("no assembly kernels in this build or on this CPU")
+	}
+	defer SetAccelerated(SetAccelerated(true))
+	r := rand.New(rand.NewPCG(19, 20))
+	const nb = 64
+	x := randVec(r, nb*Q8Block)
+	for b := range nb {
+		blk := x[b*Q8Block : (b+1)*Q8Block]
+		switch b % 8 {
+		case 1: // values on exact halves of the scale: max 127, others k + 1/2
+			blk[0] = 127
+			for i := 1; i < len(blk); i++ {
+				blk[i] = float32(i-16) + 0.5
+			}
+		case 2:
+			clear(blk)
+			blk[3] = float32(math.Copysign(0, -1))
+		case 3:
+			for i := range blk {
+				blk[i] *= 1e-30
+			}
+		case 4:
+			for i := range blk {
+				blk[i] *= 1e37
+			}
+		case 5:
+			blk[b%Q8Block] = float32(math.NaN())
+		case 6:
+			blk[31] = float32(math.Inf(-1))
+		case 7:
+			blk[0] = math.MaxFloat32
+		}
+	}
+	asm, ref := NewQ8(len(x)), NewQ8(len(x))
+	QuantizeQ8(asm, x)
+	SetAccelerated(false)
+	QuantizeQ8(ref, x)
+	SetAccelerated(true)
+	for b := range nb {
+		if math.Float32bits(asm.D[b]) != math.Float32bits(ref.D[b]) && !(math.IsNaN(float64(asm.D[b])) && math.IsNaN(float64(ref.D[b]))) {
+			t.Fatalf("block %d: scale %v, Go's %v", b, asm.D[b], ref.D[b])
+		}
+	}
+	for i := range asm.Q {
+		if asm.Q[i] != ref.Q[i] {
+			t.Fatalf("value %d (%v): %d, Go's %d", i, x[i], asm.Q[i], ref.Q[i])
+		}
+	}
+}
+
+func testQuantizeQ8(t *testing.T) {
 	r := rand.New(rand.NewPCG(11, 12))
 	x := randVec(r, 8*Q8Block)
 	for i := range x {
@@ -129,4 +185,62 @@ func TestCheckQ8Len(t *testing.T) {
 	if err := CheckQ8Len("n_embd", 64); err != nil {
 		t.Error(err)
 	}
+}
+
+// BenchmarkMatVecQ8 is one decode product of GPT-2-small's MLP (768 ->
+// 3072) on one core, its weights from memory (each op reads the next of as
+// many copies as fill 256 MiB of fp16): fp16 against int8 read one row
+// after the other (dotsQ8_1, what decode uses) and four rows at a time
+// (dotsQ8_4). MB/s counts the weights as 2 bytes, so that the rates
+// compare as products per second.
+func BenchmarkMatVecQ8(b *testing.B) {
+	if !hasAsm {
+		b.Skip("no assembly kernels")
+	}
+	const in, nOut, total = 768, 3072, 256 << 20
+	n := in * nOut
+	copies := total / (2 * n)
+	r := rand.New(rand.NewPCG(17, 18))
+	w := randVec(r, n)
+	h := make([]uint16, copies*n)
+	FloatToHalf(h[:n], w)
+	q := NewQ8(copies * n)
+	QuantizeQ8(q.Slice(0, n), w)
+	for c := 1; c < copies; c++ {
+		copy(h[c*n:(c+1)*n], h[:n])
+		copy(q.Q[c*n:(c+1)*n], q.Q[:n])
+		copy(q.D[c*n/Q8Block:(c+1)*n/Q8Block], q.D[:n/Q8Block])
+	}
+	x := randVec(r, in)
+	xq := quantize(x)
+	out := make([]float32, nOut)
+	b.Run("dtype=fp16", func(b *testing.B) {
+		b.SetBytes(2 * int64(n))
+		c := 0
+		for b.Loop() {
+			MatVecF16(out, h[c*n:(c+1)*n], nil, x)
+			c = (c + 1) % copies
+		}
+	})
+	for _, k := range []struct {
+		name string
+		f    func(out *float32, wq *int8, wd *float32, xq *int8, xd *float32, rows, in int)
+	}{{"int8/rows=1", dotsQ8_1}, {"int8/rows=4", dotsQ8_4}} {
+		b.Run("dtype="+k.name, func(b *testing.B) {
+			b.SetBytes(2 * int64(n))
+			c := 0
+			for b.Loop() {
+				k.f(&out[0], &q.Q[c*n], &q.D[c*n/Q8Block], &xq.Q[0], &xq.D[0], nOut, in)
+				c = (c + 1) % copies
+			}
+		})
+	}
+	b.Run("quantize-x", func(b *testing.B) {
+		x4 := randVec(r, 4*in)
+		x4q := NewQ8(4 * in)
+		b.SetBytes(4 * 4 * in)
+		for b.Loop() {
+			QuantizeQ8(x4q, x4)
+		}
+	})
 }

@@ -54,6 +54,11 @@ func dotsQ8_1(out *float32, wq *int8, wd *float32, xq *int8, xd *float32, rows i
 //go:noescape
 func dotsQ8_4(out *float32, wq *int8, wd *float32, xq *int8, xd *float32, rows int, in int)
 
+// quantizeQ8 quantizes nb blocks of 32 floats of x into q and d, as QuantizeQ8.
+//
+//go:noescape
+func quantizeQ8(q *int8, d *float32, x *float32, nb int)
+
 // axpyRowsF32 sets out[i] = sum_{j<n} p[j]*v[j*stride+i] for i < hd (hd a multiple of 8).
 //
 //go:noescape

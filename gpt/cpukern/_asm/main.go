@@ -31,6 +31,7 @@ func main() {
 	seqDots(true, 4)
 	q8Dots(1)
 	q8Dots(4)
+	quantQ8()
 	axpy()
 	sum()
 	expSub()
@@ -528,6 +529,103 @@ func q8Dots(nw int) {
 	ADDQ(Imm(uint64(4*nw)), out)
 	SUBQ(Imm(uint64(nw)), rows)
 	JMP(LabelRef(name + "_rows"))
+	Label(name + "_done")
+	VZEROUPPER()
+	RET()
+}
+
+// quantQ8 emits quantizeQ8: cpukern.QuantizeQ8 on nb blocks of 32 floats,
+// bit for bit (the same float32 operations: amax/127, 127/amax, v*id,
+// then plus or minus 1/2 and truncation). max|x| is an integer maximum of
+// the absolute values' bits, which orders non-negative floats as floats
+// do and ranks NaN above Inf, so that a NaN is not lost as VMAXPS would
+// lose it.
+func quantQ8() {
+	const name = "quantizeQ8"
+	TEXT(name, NOSPLIT, "func(q *int8, d *float32, x *float32, nb int)")
+	Pragma("noescape")
+	Doc(name + " quantizes nb blocks of 32 floats of x into q and d, as QuantizeQ8.")
+	q := Load(Param("q"), GP64())
+	d := Load(Param("d"), GP64())
+	x := Load(Param("x"), GP64())
+	nb := Load(Param("nb"), GP64())
+	absMask, signMask, half := YMM(), YMM(), YMM()
+	VMOVUPS(vconstU32("absMask", 0x7fffffff), absMask)
+	VMOVUPS(vconstU32("signMask", 0x80000000), signMask)
+	VMOVUPS(vconst("half", 0.5), half)
+	perm := GLOBL("q8perm", RODATA|NOPTR)
+	for i, v := range []uint32{0, 4, 1, 5, 2, 6, 3, 7} {
+		DATA(4*i, U32(v))
+	}
+	permv := YMM()
+	VMOVDQU(perm, permv)
+	c127 := XMM()
+	VMOVSS(vconst("f127", 127), c127)
+
+	Label(name + "_loop")
+	CMPQ(nb, Imm(0))
+	JE(LabelRef(name + "_done"))
+	xs := make([]reg.VecVirtual, 4)
+	as := make([]reg.VecVirtual, 4)
+	for i := range xs {
+		xs[i], as[i] = YMM(), YMM()
+		VMOVUPS(Mem{Base: x, Disp: 32 * i}, xs[i])
+		VANDPS(absMask, xs[i], as[i])
+	}
+	VPMAXSD(as[1], as[0], as[0])
+	VPMAXSD(as[3], as[2], as[2])
+	VPMAXSD(as[2], as[0], as[0])
+	t := XMM()
+	VEXTRACTI128(Imm(1), as[0], t)
+	VPMAXSD(t, as[0].AsX(), t)
+	u := XMM()
+	VPSHUFD(Imm(0x4e), t, u)
+	VPMAXSD(u, t, t)
+	VPSHUFD(Imm(0xb1), t, u)
+	VPMAXSD(u, t, t) // amax in every lane
+	bits := GP32()
+	VMOVD(t, bits)
+	CMPL(bits, U32(0x7f800000))
+	JAE(LabelRef(name + "_nonfinite"))
+	TESTL(bits, bits)
+	JE(LabelRef(name + "_zero"))
+	ds, ids := XMM(), XMM()
+	VDIVSS(c127, t, ds) // amax / 127
+	VMOVSS(ds, Mem{Base: d})
+	VDIVSS(t, c127, ids) // 127 / amax
+	idv := YMM()
+	VBROADCASTSS(ids, idv)
+	for i := range xs {
+		r, h := YMM(), YMM()
+		VMULPS(idv, xs[i], r)
+		VANDPS(signMask, xs[i], h)
+		VORPS(half, h, h)
+		VADDPS(h, r, r)
+		VCVTTPS2DQ(r, xs[i])
+	}
+	VPACKSSDW(xs[1], xs[0], xs[0])
+	VPACKSSDW(xs[3], xs[2], xs[2])
+	VPACKSSWB(xs[2], xs[0], xs[0])
+	VPERMD(xs[0], permv, xs[0])
+	VMOVDQU(xs[0], Mem{Base: q})
+	JMP(LabelRef(name + "_next"))
+
+	Label(name + "_nonfinite")
+	MOVL(U32(0x7fc00000), Mem{Base: d}) // NaN
+	Label(name + "_zero")
+	z := YMM()
+	VPXOR(z, z, z)
+	VMOVDQU(z, Mem{Base: q})
+	CMPL(bits, U32(0))
+	JNE(LabelRef(name + "_next"))
+	MOVL(U32(0), Mem{Base: d})
+
+	Label(name + "_next")
+	ADDQ(Imm(128), x)
+	ADDQ(Imm(32), q)
+	ADDQ(Imm(4), d)
+	DECQ(nb)
+	JMP(LabelRef(name + "_loop"))
 	Label(name + "_done")
 	VZEROUPPER()
 	RET()
