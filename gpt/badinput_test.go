@@ -3,9 +3,11 @@ package gpt_test
 import (
 	"context"
 	"encoding/binary"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/labcoreai/tokbench/gpt"
@@ -125,4 +127,35 @@ func TestRandomSourceNeedsAShape(t *testing.T) {
 	assert.ErrorContains(t, err, "[model]")
 	_, err = gpt.Load(context.Background(), gpt.Source{Kind: "s3"})
 	assert.ErrorContains(t, err, `unknown source "s3"`)
+}
+
+// Names and values from a file reach warnings and errors quoted (control
+// bytes escaped) and cut short: a file can neither rewrite the terminal nor
+// make a message of megabytes (a 2-million-name warning was 27 MB).
+func TestMessagesTerminalSafe(t *testing.T) {
+	ck, cfg := fixtureCheckpoint(t)
+	tensors := map[string]*weights.Tensor{}
+	for k, v := range ck.StateDict {
+		tensors[k] = v
+	}
+	for i := range 5000 {
+		tensors[fmt.Sprintf("extra%04d\r\x1b[2KOK", i)] = tensors["ln_f.bias"]
+	}
+	_, warns, err := gpt.FromTensors(cfg, tensors, "ckpt.pt")
+	require.NoError(t, err)
+	require.Len(t, warns, 1)
+	assert.Contains(t, warns[0], `ignoring 5000 unknown tensors: "extra0000\r\x1b[2KOK", `)
+	assert.Contains(t, warns[0], "and 4980 more")
+	assert.NotContains(t, warns[0], "\x1b")
+	assert.Less(t, len(warns[0]), 4000)
+
+	for _, v := range []any{"\r\x1b[2KOK", strings.Repeat("9", 1<<20)} {
+		_, err := gpt.ConfigFromMap(map[string]any{"vocab_size": v}, "config.json")
+		require.Error(t, err)
+		assert.NotContains(t, err.Error(), "\x1b")
+		assert.Less(t, len(err.Error()), 400)
+		assert.ErrorContains(t, err, "config.json: vocab_size: want an integer, got string ")
+	}
+	_, err = gpt.ConfigFromMap(map[string]any{"vocab_size": int64(65), "bias": "\x1b[2K"}, "config.json")
+	assert.ErrorContains(t, err, `bias: want a boolean, got string "\x1b[2K"`)
 }
