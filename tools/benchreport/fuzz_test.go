@@ -21,7 +21,7 @@ func FuzzMakeReport(f *testing.F) {
 		}
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		doc, md, err := makeReport("", "", report.English, bytes.NewReader(data), io.Discard)
+		doc, md, _, err := makeReport("", "", report.English, bytes.NewReader(data), io.Discard)
 		if err == nil && (len(doc) == 0 || md == "") {
 			t.Fatalf("no error but empty output")
 		}

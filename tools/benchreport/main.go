@@ -46,13 +46,19 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	jsonOut := fs.String("json-out", "", "write the JSON report to this file")
 	mdOut := fs.String("md-out", "", "write the Markdown table to this file")
 	lang := fs.String("lang", "en", "language of the Markdown header: en (upstream's script) or fr (its benchmarks page)")
+	var formats formatFlags // -table, -csv, -jsonl, -svg, -merge, -compare: formats.go
+	formats.register(fs)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
 		return 2
 	}
-	if fs.NArg() > 0 {
+	if err := formats.check(); err != nil {
+		fmt.Fprintf(stderr, "benchreport: %v\n", err)
+		return 2
+	}
+	if fs.NArg() > 0 && !formats.takesFiles() {
 		fmt.Fprintf(stderr, "benchreport: unexpected argument %q (the input is given with -in)\n", fs.Arg(0))
 		return 2
 	}
@@ -61,7 +67,18 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "benchreport: -lang: %v\n", err)
 		return 2
 	}
-	jsonDoc, md, err := makeReport(*in, *vramPath, l, stdin, stderr)
+	if formats.merge {
+		return runMerge(fs, &formats, l, *mdOut, stdout, stderr)
+	}
+	if formats.compare {
+		return runCompare(fs, formats.svg, stderr)
+	}
+	jsonDoc, md, reports, err := makeReport(*in, *vramPath, l, stdin, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "benchreport: %v\n", err)
+		return 1
+	}
+	md, extra, err := formats.render(reports, md)
 	if err != nil {
 		fmt.Fprintf(stderr, "benchreport: %v\n", err)
 		return 1
@@ -78,6 +95,14 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			return 1
 		}
 	}
+	for i, o := range formats.outputs() {
+		if o.path != "" {
+			if err := writeFile(o.path, extra[i]); err != nil {
+				fmt.Fprintf(stderr, "benchreport: %s: %v\n", o.flag, err)
+				return 1
+			}
+		}
+	}
 	if _, err := io.WriteString(stdout, md); err != nil {
 		fmt.Fprintf(stderr, "benchreport: writing standard output: %v\n", err)
 		return 1
@@ -86,8 +111,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 }
 
 // makeReport reads the input and the sidecar and returns the JSON
-// document (no trailing newline) and the Markdown table.
-func makeReport(inPath, vramPath string, lang report.Lang, stdin io.Reader, warn io.Writer) ([]byte, string, error) {
+// document (no trailing newline), the Markdown table and the reports.
+func makeReport(inPath, vramPath string, lang report.Lang, stdin io.Reader, warn io.Writer) ([]byte, string, []*report.Report, error) {
 	name := inPath
 	var data []byte
 	var err error
@@ -98,11 +123,11 @@ func makeReport(inPath, vramPath string, lang report.Lang, stdin io.Reader, warn
 		data, err = os.ReadFile(inPath)
 	}
 	if err != nil {
-		return nil, "", fmt.Errorf("reading input: %w", err)
+		return nil, "", nil, fmt.Errorf("reading input: %w", err)
 	}
 	text, err := benchText(data, name)
 	if err != nil {
-		return nil, "", err
+		return nil, "", nil, err
 	}
 	textName := name
 	if isJSONStream(data) {
@@ -110,12 +135,12 @@ func makeReport(inPath, vramPath string, lang report.Lang, stdin io.Reader, warn
 	}
 	configs, err := parseResults(text, textName, warn)
 	if err != nil {
-		return nil, "", err
+		return nil, "", nil, err
 	}
 	var vram map[string]*vramEntry
 	if vramPath != "" {
 		if vram, err = loadVRAM(vramPath); err != nil {
-			return nil, "", err
+			return nil, "", nil, err
 		}
 		known := map[string]bool{}
 		for _, c := range configs {
@@ -129,24 +154,24 @@ func makeReport(inPath, vramPath string, lang report.Lang, stdin io.Reader, warn
 		}
 		if len(unknown) > 0 {
 			sort.Strings(unknown)
-			return nil, "", fmt.Errorf("%s: VRAM sidecar names configurations that are not in %s: %q", vramPath, name, unknown)
+			return nil, "", nil, fmt.Errorf("%s: VRAM sidecar names configurations that are not in %s: %q", vramPath, name, unknown)
 		}
 	}
 	reports := make([]*report.Report, len(configs))
 	for i, c := range configs {
 		if reports[i], err = buildReport(c, vram[c.name], warn); err != nil {
-			return nil, "", err
+			return nil, "", nil, err
 		}
 	}
 	doc, err := report.MarshalList(reports, len(reports) > 1)
 	if err != nil {
-		return nil, "", err
+		return nil, "", nil, err
 	}
 	md, err := report.Markdown(lang, reports...)
 	if err != nil {
-		return nil, "", err
+		return nil, "", nil, err
 	}
-	return doc, md, nil
+	return doc, md, reports, nil
 }
 
 // vramSidecar is the file the benchmark writes at BENCH_VRAM_OUT
