@@ -171,6 +171,8 @@ func (h *fuzzHub) serve(w http.ResponseWriter, r *http.Request) {
 // not a commit the server named.
 func checkCacheVerified(t *testing.T, cacheDir string, h *fuzzHub) {
 	t.Helper()
+	h.mu.Lock() // a stalled handler may still be running
+	defer h.mu.Unlock()
 	root := filepath.Join(cacheDir, "models--org--model")
 	blobs, _ := os.ReadDir(filepath.Join(root, "blobs"))
 	for _, e := range blobs {
