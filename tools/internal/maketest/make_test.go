@@ -230,3 +230,84 @@ func TestConcurrentMakeBench(t *testing.T) {
 		}
 	}
 }
+
+// copyInto copies the repository file src to dir/dst.
+func copyInto(t *testing.T, src, dir, dst string) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(root, src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(dir, dst)
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// make install puts the tools in GOBIN; the installed benchinfer runs
+// from a LabCore project directory with upstream's relative paths, and
+// both its --version and its report name the commit it was built from.
+func TestMakeInstallRunsFromAProject(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and installs the tools")
+	}
+	needMake(t)
+	head, err := exec.Command("git", "-C", root, "rev-parse", "HEAD").Output()
+	if err != nil {
+		t.Skip("not a git checkout")
+	}
+	commit := strings.TrimSpace(string(head))
+	bin := t.TempDir()
+	cmd := exec.Command("make", "-C", root, "-s", "install")
+	cmd.Env = append(os.Environ(), "GOBIN="+bin)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("make install: %v\n%s", err, out)
+	}
+	for _, tool := range []string{"benchinfer", "benchreport", "generate", "hubserve"} {
+		if _, err := os.Stat(filepath.Join(bin, tool)); err != nil {
+			t.Errorf("make install did not install %s: %v", tool, err)
+		}
+	}
+	project := t.TempDir()
+	copyInto(t, "testdata/models/learned_bias/ckpt.pt", project, "checkpoints/ckpt_last.pt")
+	copyInto(t, "testdata/models/learned_bias/meta.json", project, "data/processed/meta.json")
+	copyInto(t, "testdata/models/configs/base.toml", project, "configs/base.toml")
+	run := func(args ...string) string {
+		t.Helper()
+		c := exec.Command(filepath.Join(bin, "benchinfer"), args...)
+		c.Dir = project
+		out, err := c.Output()
+		if err != nil {
+			t.Fatalf("benchinfer %q: %v", args, err)
+		}
+		return string(out)
+	}
+	v := run("--version")
+	if !strings.Contains(v, "commit "+commit) {
+		// Someone committed during make install: the binary has the newer HEAD.
+		head, _ = exec.Command("git", "-C", root, "rev-parse", "HEAD").Output()
+		commit = strings.TrimSpace(string(head))
+	}
+	if !strings.Contains(v, "commit "+commit) {
+		t.Fatalf("--version %q does not name commit %s", v, commit)
+	}
+	run("--source", "local", "--checkpoint", "checkpoints/ckpt_last.pt", "--meta", "data/processed/meta.json",
+		"--tokenizer", "char", "--config", "configs/base.toml", "--device", "cpu", "--warmup-tokens", "0", "--iters", "1",
+		"--json-out", "outputs/bench_infer.json", "--md-out", "outputs/bench_infer.md")
+	data, err := os.ReadFile(filepath.Join(project, "outputs", "bench_infer.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep struct {
+		Commit *string `json:"commit"`
+	}
+	if err := json.Unmarshal(data, &rep); err != nil {
+		t.Fatal(err)
+	}
+	if rep.Commit == nil || !strings.HasPrefix(*rep.Commit, commit) {
+		t.Fatalf("report commit %v, want %s (possibly -dirty)", rep.Commit, commit)
+	}
+}
