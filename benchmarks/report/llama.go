@@ -17,6 +17,16 @@ type llamaColumn struct {
 	value func(r *Report) string
 }
 
+// kvColumn is shown before test when a report ran without the KV cache:
+// llama-bench adds a column for each setting that differs from its
+// default, and its generation always uses the cache.
+var kvColumn = llamaColumn{"kv", -10, func(r *Report) string {
+	if r.Generation.UseKVCache {
+		return "on"
+	}
+	return "off"
+}}
+
 // llamaColumns are the columns llama-bench prints by default for a CPU
 // backend: model, size, params, backend, threads, test, t/s.
 var llamaColumns = []llamaColumn{
@@ -109,18 +119,27 @@ func llamaTokensPerSec(r *Report) string {
 
 // LlamaMarkdown returns the reports as llama-bench's Markdown table
 // (llama-bench -o md): the same columns, headers, widths and alignment,
-// one row per report, each line ending in a newline.
+// one row per report, each line ending in a newline. A kv column (on/off)
+// comes before test when some report ran without the KV cache.
 func LlamaMarkdown(reports ...*Report) (string, error) {
 	if len(reports) == 0 {
 		return "", errors.New("report: no reports for the llama table")
 	}
+	columns := llamaColumns
+	for _, r := range reports {
+		if r != nil && !r.Generation.UseKVCache {
+			n := len(columns)
+			columns = append(columns[:n-2:n-2], kvColumn, columns[n-2], columns[n-1])
+			break
+		}
+	}
 	var b strings.Builder
 	b.WriteString("|")
-	for _, c := range llamaColumns {
+	for _, c := range columns {
 		fmt.Fprintf(&b, " %*s |", c.width, c.name)
 	}
 	b.WriteString("\n|")
-	for _, c := range llamaColumns {
+	for _, c := range columns {
 		w := c.width
 		end := "-"
 		if w > 0 {
@@ -136,7 +155,7 @@ func LlamaMarkdown(reports ...*Report) (string, error) {
 			return "", fmt.Errorf("report %d: nil", i)
 		}
 		b.WriteString("|")
-		for _, c := range llamaColumns {
+		for _, c := range columns {
 			// Go pads by characters where llama-bench's printf pads by
 			// bytes (and widens t/s by one for the two-byte "±"): the
 			// same widths give the same text.

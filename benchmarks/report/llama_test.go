@@ -33,6 +33,26 @@ func TestLlamaMarkdownLayout(t *testing.T) {
 	assert.Equal(t, want, got)
 }
 
+// A run without the KV cache adds a kv column before test, as
+// llama-bench adds the settings that differ from its defaults.
+func TestLlamaKVColumn(t *testing.T) {
+	on := sample()
+	off := sample()
+	off.Generation.UseKVCache = false
+	got, err := LlamaMarkdown(on, off)
+	require.NoError(t, err)
+	want := "" +
+		"| model                          |       size |     params | backend    | threads | kv         |            test |                  t/s |\n" +
+		"| ------------------------------ | ---------: | ---------: | ---------- | ------: | ---------- | --------------: | -------------------: |\n" +
+		"| labcore_gpt 6x256 F32          |   3.81 MiB |     1.00 M | CPU        |       2 | on         |           tg256 |         100.00 ± N/A |\n" +
+		"| labcore_gpt 6x256 F32          |   3.81 MiB |     1.00 M | CPU        |       2 | off        |           tg256 |         100.00 ± N/A |\n"
+	assert.Equal(t, want, got)
+	got, err = LlamaMarkdown(on)
+	require.NoError(t, err)
+	assert.NotContains(t, got, " kv ", "no kv column when every run used the cache")
+	assert.Contains(t, got, "| threads |            test |", "the shared column list is left as it was")
+}
+
 func TestLlamaColumns(t *testing.T) {
 	r := sample()
 	r.Model.ParamsM = 124.439808 // GPT-2 small
