@@ -108,6 +108,9 @@ FUZZ_TARGETS := \
 	./weights:FuzzLoadMeta \
 	./weights:FuzzTokenizerSpec \
 	./weights:FuzzLoadConfig \
+	./weights:FuzzDictKeys \
+	./weights:FuzzTOMLNullLines \
+	./weights:FuzzSafetensorsHeader \
 	./weights/hub:FuzzCachePaths \
 	./weights/hub:FuzzHubAnswers \
 	./gpt:FuzzConfigJSON \
