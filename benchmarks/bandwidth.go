@@ -8,18 +8,56 @@ import (
 	"github.com/labcoreai/tokbench/gpt/cpukern"
 )
 
-// BandwidthBufferBytes is the size of the buffer ReadBandwidth streams:
-// far larger than any L3 cache, so that it measures DRAM.
+// BandwidthBufferBytes is the largest buffer ReadBandwidth streams (where
+// the last-level cache size is unknown): far larger than any L3 cache, so
+// that it measures DRAM.
 const BandwidthBufferBytes = 512 << 20
 
-// ReadBandwidth is the host's memory read bandwidth in bytes per second,
-// as MeasureReadBandwidth(BandwidthBufferBytes, GOMAXPROCS, 5) reports it,
-// measured once per process.
-func ReadBandwidth() float64 { return readBandwidth() }
+// ProbeBytes is the size of the buffer ReadBandwidth streams: four times
+// the last-level cache (so that at most a quarter of it can be served
+// from the cache), at least 64 MiB, and BandwidthBufferBytes where the
+// cache size is unknown.
+func ProbeBytes() int {
+	llc := LastLevelCacheBytes()
+	if llc <= 0 {
+		return BandwidthBufferBytes
+	}
+	return int(min(max(4*llc, 64<<20), BandwidthBufferBytes))
+}
 
-var readBandwidth = sync.OnceValue(func() float64 {
-	return MeasureReadBandwidth(BandwidthBufferBytes, runtime.GOMAXPROCS(0), 5)
-})
+// ReadBandwidth is the host's memory read bandwidth in bytes per second,
+// as MeasureReadBandwidth(ProbeBytes(), GOMAXPROCS, 5) reports it, measured
+// once per process and GOMAXPROCS. Only BenchmarkGenerate's roofline-%
+// (BENCH_ROOFLINE=on) and BenchmarkReadBandwidth pay for it.
+func ReadBandwidth() float64 {
+	n := runtime.GOMAXPROCS(0)
+	bwMu.Lock()
+	defer bwMu.Unlock()
+	if bw, ok := bwByThreads[n]; ok {
+		return bw
+	}
+	bw := MeasureReadBandwidth(ProbeBytes(), n, 5)
+	bwByThreads[n] = bw
+	return bw
+}
+
+var (
+	bwMu        sync.Mutex
+	bwByThreads = map[int]float64{}
+)
+
+// RooflineApplies reports whether a decode rate can be compared with the
+// memory read bandwidth: with the KV cache (without it a step is a
+// compute-bound prefill over the window), and with more weight bytes than
+// the last-level cache holds (32 MiB where unknown), else the weights are
+// read from the cache, faster than DRAM.
+func RooflineApplies(weightBytes int64, kv bool) bool {
+	llc := LastLevelCacheBytes()
+	if llc <= 0 {
+		llc = 32 << 20
+	}
+	return kv && weightBytes > llc
+}
 
 // MeasureReadBandwidth streams a buffer of size bytes through vector
 // registers (cpukern.Sum) with threads goroutines, each reading its own

@@ -1,11 +1,18 @@
 package benchmarks
 
 import (
+	"errors"
+	"flag"
 	"fmt"
 	"os"
+	"runtime"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/labcoreai/tokbench/gpt"
 )
 
 var (
@@ -14,21 +21,31 @@ var (
 	paramsErr  error
 	root       string
 	sidecar    *VRAMSidecar
-	// started is the process's measurement time: one timestamp for the
-	// whole run, so that benchstat sees one configuration, not one per result.
-	started   time.Time
-	unitsOnce sync.Once
+	progress   *Progress
+	unitsOnce  sync.Once
+	// runs counts the runs of each full benchmark name (with its
+	// -GOMAXPROCS suffix), for the progress lines.
+	runs = map[string]int{}
 )
 
 func benchParams(b *testing.B) *Params {
 	paramsOnce.Do(func() {
-		started = time.Now()
+		if paramsErr = CheckEnviron(os.Environ()); paramsErr != nil {
+			return
+		}
 		root, paramsErr = ModuleRoot(".")
 		if paramsErr != nil {
 			return
 		}
 		params, paramsErr = ParamsFromEnv(os.Getenv, root)
+		if paramsErr != nil {
+			return
+		}
+		progress, paramsErr = NewProgress(params.Progress)
 		sidecar = NewVRAMSidecar(params.VRAMOut)
+		for _, w := range params.Warnings {
+			fmt.Println("[tokbench] warning:", w)
+		}
 	})
 	if paramsErr != nil {
 		b.Fatal(paramsErr)
@@ -36,13 +53,42 @@ func benchParams(b *testing.B) *Params {
 	return &params
 }
 
+// cpuList is go test's -cpu list (GOMAXPROCS values), or the current
+// GOMAXPROCS without one.
+func cpuList() []int {
+	var out []int
+	if f := flag.Lookup("test.cpu"); f != nil {
+		for s := range strings.SplitSeq(f.Value.String(), ",") {
+			if n, err := strconv.Atoi(strings.TrimSpace(s)); err == nil && n > 0 {
+				out = append(out, n)
+			}
+		}
+	}
+	if len(out) == 0 {
+		out = []int{runtime.GOMAXPROCS(0)}
+	}
+	return out
+}
+
+// procsName is name as go test prints it for a run with GOMAXPROCS procs.
+func procsName(name string, procs int) string {
+	if procs == 1 {
+		return name
+	}
+	return name + "-" + strconv.Itoa(procs)
+}
+
 // BenchmarkGenerate is SPEC §3's measurement: the model is loaded once per
 // process, one untimed warmup generation runs per configuration, and each op
 // is one generation of gen_tokens. It reports tokens/s (the report's
 // figure), the prefill time and the decode-only rate. Every combination of
 // BENCH_DEVICE, BENCH_DTYPE, BENCH_USE_KV_CACHE and BENCH_GEN_TOKENS is a
-// sub-benchmark named with benchfmt keys; its facts are printed as benchfmt
-// configuration lines before it.
+// sub-benchmark named with benchfmt keys saying what ran. The facts every
+// configuration shares are printed as benchfmt configuration lines before
+// it, its own facts (timestamp, device) on a ConfigLine per -cpu value.
+// In a sweep of devices, a device that is not available is skipped with
+// the reason; a configuration that would run as an earlier one did (cuda
+// runs fp32 and fp16 storage alike in fp16) is skipped too.
 func BenchmarkGenerate(b *testing.B) {
 	p := benchParams(b)
 	configs, err := Configs(p)
@@ -52,22 +98,52 @@ func BenchmarkGenerate(b *testing.B) {
 	unitsOnce.Do(func() {
 		fmt.Println("Unit tokens/s better=higher")
 		fmt.Println("Unit decode-tokens/s better=higher")
-		fmt.Println("Unit prefill-ms better=lower")
-		fmt.Println("Unit roofline-% better=higher")
+		fmt.Println("Unit prefill-ns better=lower")
+		if p.Roofline {
+			fmt.Println("Unit roofline-% better=higher")
+		}
 	})
-	for _, c := range configs {
+	procs := cpuList()
+	ran := map[string]string{}
+	for i, c := range configs {
+		// go test sets each -cpu value's GOMAXPROCS only after the first
+		// run of a sub-benchmark: set the first one for that run, and
+		// for the backend's worker pool.
+		runtime.GOMAXPROCS(procs[0])
+		progress.Printf("configuration %d/%d: %s: loading the model", i+1, len(configs), c.Name())
 		r, err := NewRunner(c, os.Stdout)
+		if errors.Is(err, gpt.ErrNoDevice) {
+			reason := fmt.Sprintf("BENCH_DEVICE=%s: skipped in a sweep: %v", c.Device, err)
+			fmt.Printf("[tokbench] %s: %s\n", c.Name(), reason)
+			b.Run(c.Name(), func(b *testing.B) { b.Skip(reason) })
+			continue
+		}
 		if err != nil {
 			b.Fatalf("%s: %v", c.Name(), err)
 		}
+		name := r.Name()
+		if prev, ok := ran[name]; ok {
+			reason := fmt.Sprintf("skipped: runs as %s, as %s did", name, prev)
+			fmt.Printf("[tokbench] %s: %s\n", c.Name(), reason)
+			r.Close()
+			b.Run(c.Name(), func(b *testing.B) { b.Skip(reason) })
+			continue
+		}
+		ran[name] = c.Name()
+		if n := p.WarmupTokens; n > 0 {
+			progress.Printf("configuration %d/%d: %s: warmup, %d tokens", i+1, len(configs), name, n)
+		}
 		if err := r.Warmup(); err != nil {
 			r.Close()
-			b.Fatalf("%s: %v", c.Name(), err)
+			b.Fatalf("%s: %v", name, err)
 		}
-		for _, kv := range r.Facts(started, root) {
+		for _, kv := range r.Facts(root) {
 			fmt.Printf("%s: %s\n", kv[0], kv[1])
 		}
-		name := c.Name()
+		now := time.Now()
+		for _, n := range procs {
+			fmt.Println(r.ConfigLine(procsName(b.Name()+"/"+name, n), now))
+		}
 		b.Run(name, func(b *testing.B) { measure(b, r) })
 		if peak, ok := r.PeakBytes(); ok {
 			if err := sidecar.Record(b.Name()+"/"+name, r.Backend.Device().Name, peak); err != nil {
@@ -78,12 +154,23 @@ func BenchmarkGenerate(b *testing.B) {
 	}
 }
 
+// measure is one run of a configuration: b.Loop's generations, timed.
 func measure(b *testing.B, r *Runner) {
+	if err := r.FollowThreads(); err != nil {
+		b.Fatal(err)
+	}
+	full := procsName(b.Name(), runtime.GOMAXPROCS(0))
+	runs[full]++
+	if count := flag.Lookup("test.count"); count != nil {
+		progress.Iteration("%s: iteration %d/%s", full, runs[full], count.Value)
+	}
 	n := r.Config.GenTokens
 	var prefill, decode time.Duration
 	var bw float64
-	if r.Backend.Device().Type == "cpu" {
-		bw = ReadBandwidth() // once per process, before the timer starts
+	roofline := r.Config.Params.Roofline && r.Backend.Device().Type == "cpu" &&
+		RooflineApplies(r.Loaded.Model.WeightBytes(), r.Config.UseKVCache)
+	if roofline {
+		bw = ReadBandwidth() // once per process and GOMAXPROCS, before the timer starts
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -98,7 +185,7 @@ func measure(b *testing.B, r *Runner) {
 	b.StopTimer()
 	ops := float64(b.N)
 	b.ReportMetric(ops*float64(n)/b.Elapsed().Seconds(), "tokens/s")
-	b.ReportMetric(float64(prefill.Microseconds())/1e3/ops, "prefill-ms")
+	b.ReportMetric(float64(prefill.Nanoseconds())/ops, "prefill-ns")
 	if n > 1 && decode > 0 {
 		tps := ops * float64(n-1) / decode.Seconds()
 		b.ReportMetric(tps, "decode-tokens/s")

@@ -2,12 +2,14 @@ package benchmarks
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -26,20 +28,26 @@ type Config struct {
 	DType      string
 	// Settings are the resolved generation settings.
 	Settings gpt.Settings
+	// Sweep is set when the sweep has several devices: then a device that
+	// is not available is an error wrapping gpt.ErrNoDevice (the benchmark
+	// skips it) instead of upstream's fallback to the CPU, so that no name
+	// says cuda for a run on the CPU.
+	Sweep bool
 }
 
-// Name is the configuration as benchfmt name keys, e.g.
-// src=local/dev=cpu/kv=on/gen=256 (dtype=fp16 is added when not fp32).
+// Name is the configuration as benchfmt name keys, every swept dimension
+// on every name: src=local/dev=cpu/kv=on/gen=256/dtype=fp32. It names what
+// was asked for; Runner.Name names what ran.
 func (c Config) Name() string {
-	kv := "off"
-	if c.UseKVCache {
-		kv = "on"
+	return configName(c.Params.Source, c.Device, c.UseKVCache, c.GenTokens, c.DType)
+}
+
+func configName(src, dev string, kv bool, gen int, dtype string) string {
+	onOff := "off"
+	if kv {
+		onOff = "on"
 	}
-	n := fmt.Sprintf("src=%s/dev=%s/kv=%s/gen=%d", c.Params.Source, c.Device, kv, c.GenTokens)
-	if c.DType != "" && c.DType != "fp32" {
-		n += "/dtype=" + c.DType
-	}
-	return n
+	return fmt.Sprintf("src=%s/dev=%s/kv=%s/gen=%d/dtype=%s", src, dev, onOff, gen, dtype)
 }
 
 // Configs expands the sweep of p, resolving generation settings once.
@@ -61,7 +69,8 @@ func Configs(p *Params) ([]Config, error) {
 					return nil, fmt.Errorf("%s: [generation]: %w", p.ConfigPath, err)
 				}
 				for _, n := range p.GenTokens {
-					out = append(out, Config{Params: p, Device: dev, UseKVCache: set.UseKVCache, GenTokens: n, DType: dt, Settings: set})
+					out = append(out, Config{Params: p, Device: dev, UseKVCache: set.UseKVCache, GenTokens: n, DType: dt,
+						Settings: set, Sweep: len(p.Devices) > 1})
 				}
 			}
 		}
@@ -105,10 +114,15 @@ type Runner struct {
 	Prompt  []int
 	gen     *gpt.Generator
 	sampler *sampler.Sampler
+	// threads is GOMAXPROCS when the backend was opened: the size of the
+	// CPU backend's worker pool.
+	threads int
 }
 
-// NewRunner loads the model (once per process), opens the device (with
-// upstream's CUDA fallback message on w) and encodes the prompt.
+// NewRunner loads the model (once per process), opens the device and
+// encodes the prompt. Alone, a cuda request without a usable GPU falls back
+// to the CPU with upstream's message and tokbench's hint on w; in a sweep
+// (c.Sweep) it is an error wrapping gpt.ErrNoDevice.
 func NewRunner(c Config, w io.Writer) (*Runner, error) {
 	ld, err := Load(c.Params, c.DType)
 	if err != nil {
@@ -121,7 +135,16 @@ func NewRunner(c Config, w io.Writer) (*Runner, error) {
 	if len(ids) == 0 {
 		return nil, errors.New("prompt: must produce at least one token")
 	}
-	b, err := gpt.OpenDevice(c.Device, ld.Model, w)
+	threads := runtime.GOMAXPROCS(0)
+	var b gpt.Backend
+	if c.Sweep {
+		b, err = gpt.Open(c.Device, ld.Model)
+		if errors.Is(err, gpt.ErrNoDevice) && !slices.Contains(gpt.Devices(), c.Device) {
+			err = fmt.Errorf("%w: this binary was built without %s support (build it with -tags %s)", err, c.Device, c.Device)
+		}
+	} else {
+		b, err = gpt.OpenDevice(c.Device, ld.Model, w)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -130,8 +153,38 @@ func NewRunner(c Config, w io.Writer) (*Runner, error) {
 		b.Close()
 		return nil, err
 	}
-	return &Runner{Config: c, Loaded: ld, Backend: b, Prompt: ids, gen: gpt.NewGenerator(b, ld.Model.Config), sampler: s}, nil
+	return &Runner{Config: c, Loaded: ld, Backend: b, Prompt: ids, gen: gpt.NewGenerator(b, ld.Model.Config), sampler: s, threads: threads}, nil
 }
+
+// Name is the configuration as benchfmt name keys saying what runs: the
+// device that was opened (cpu after a fallback) and the precision it runs
+// the weights in (fp16 on cuda), e.g. src=local/dev=cpu/kv=on/gen=256/dtype=fp32.
+func (r *Runner) Name() string {
+	d := r.Backend.Device()
+	return configName(r.Config.Params.Source, d.Type, r.Config.UseKVCache, r.Config.GenTokens, d.WeightDType(r.Loaded.Model))
+}
+
+// FollowThreads reopens a CPU backend whose worker pool was sized for
+// another GOMAXPROCS than the current one, so that a benchmark run with
+// -cpu 1,2 computes on 1 and then 2 threads (go test sets GOMAXPROCS per
+// sub-benchmark run, after the backend was opened). Other backends are
+// kept.
+func (r *Runner) FollowThreads() error {
+	n := runtime.GOMAXPROCS(0)
+	if n == r.threads || r.Backend.Device().Type != "cpu" {
+		return nil
+	}
+	b, err := gpt.Open("cpu", r.Loaded.Model)
+	if err != nil {
+		return err
+	}
+	r.Backend.Close()
+	r.Backend, r.gen, r.threads = b, gpt.NewGenerator(b, r.Loaded.Model.Config), n
+	return nil
+}
+
+// Threads is the GOMAXPROCS the backend was opened with.
+func (r *Runner) Threads() int { return r.threads }
 
 // Generate runs one generation of n tokens.
 func (r *Runner) Generate(n int) (gpt.Result, error) {
@@ -164,11 +217,13 @@ func (r *Runner) PeakBytes() (int64, bool) {
 // Close releases the backend.
 func (r *Runner) Close() error { return r.Backend.Close() }
 
-// Facts are the benchfmt configuration lines that describe a configuration,
-// in print order.
-func (r *Runner) Facts(now time.Time, root string) [][2]string {
+// Facts are the benchfmt configuration lines that describe a run, in
+// print order: only facts that every configuration of a process shares,
+// since a configuration line whose value changes between configurations
+// splits benchstat's tables. What varies per configuration is in the name
+// (Name) and in its ConfigLine.
+func (r *Runner) Facts(root string) [][2]string {
 	m := r.Loaded.Model.Config
-	d := r.Backend.Device()
 	set := r.Config.Settings
 	seed := "none"
 	if set.Seed != nil {
@@ -176,19 +231,14 @@ func (r *Runner) Facts(now time.Time, root string) [][2]string {
 	}
 	return [][2]string{
 		{"tokbench-commit", GitCommit(root)},
-		{"timestamp", now.UTC().Format(time.RFC3339Nano)},
 		{"platform-os", PlatformOS()},
 		{"go-version", runtime.Version()},
-		{"device-type", d.Type},
-		{"device-name", d.Name},
-		{"cuda-driver", d.Driver},
 		{"model-source", r.Loaded.Source},
 		{"model-params-m", strconv.FormatFloat(m.ParamsM(), 'g', -1, 64)},
 		{"model-block-size", strconv.Itoa(m.BlockSize)},
 		{"model-n-layer", strconv.Itoa(m.NLayer)},
 		{"model-n-head", strconv.Itoa(m.NHead)},
 		{"model-n-embd", strconv.Itoa(m.NEmbd)},
-		{"model-dtype", d.WeightDType(r.Loaded.Model)},
 		{"gen-prompt", strconv.Quote(r.Config.Params.Prompt)},
 		{"gen-temperature", strconv.FormatFloat(set.Sampling.Temperature, 'g', -1, 64)},
 		{"gen-top-k", strconv.Itoa(set.Sampling.TopK)},
@@ -197,6 +247,36 @@ func (r *Runner) Facts(now time.Time, root string) [][2]string {
 		{"gen-seed", seed},
 		{"gen-warmup-tokens", strconv.Itoa(r.Config.Params.WarmupTokens)},
 	}
+}
+
+// ConfigLinePrefix starts the line that carries a configuration's own
+// facts in the benchmark output. benchfmt readers (benchstat) skip it, so
+// that these facts, which differ between configurations, do not split
+// benchstat's tables; tools/benchreport reads it.
+const ConfigLinePrefix = "# tokbench-config "
+
+// ConfigFacts are what a ConfigLine holds: one configuration's facts.
+type ConfigFacts struct {
+	// Name is the full benchmark name as go test prints it, with the
+	// -GOMAXPROCS suffix when GOMAXPROCS is not 1.
+	Name string `json:"name"`
+	// Timestamp is when the configuration started, RFC 3339 in UTC.
+	Timestamp  string `json:"timestamp"`
+	DeviceType string `json:"device-type"`
+	DeviceName string `json:"device-name"`
+	CUDADriver string `json:"cuda-driver"`
+	// ModelDType is the precision the device runs the weights in.
+	ModelDType string `json:"model-dtype"`
+}
+
+// ConfigLine is the line, without a newline, that states the facts of the
+// configuration run under the full benchmark name (with its -GOMAXPROCS
+// suffix) from now: ConfigLinePrefix and ConfigFacts as JSON.
+func (r *Runner) ConfigLine(name string, now time.Time) string {
+	d := r.Backend.Device()
+	data, _ := json.Marshal(ConfigFacts{Name: name, Timestamp: now.UTC().Format(time.RFC3339Nano),
+		DeviceType: d.Type, DeviceName: d.Name, CUDADriver: d.Driver, ModelDType: d.WeightDType(r.Loaded.Model)})
+	return ConfigLinePrefix + string(data)
 }
 
 // GitCommit returns the commit checked out at root, or "" (read from .git

@@ -12,8 +12,10 @@ package benchmarks
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -44,6 +46,14 @@ type Params struct {
 	UseKVCache []bool
 	DTypes     []string
 	VRAMOut    string
+	// Roofline asks BenchmarkGenerate for roofline-% (BENCH_ROOFLINE),
+	// which costs a memory bandwidth probe.
+	Roofline bool
+	// Progress is BENCH_PROGRESS: "on", "off" or "" (auto); see Progress.
+	Progress string
+	// Warnings are notes on the config file that do not stop the run:
+	// unknown keys in upstream's sections, with the closest known key.
+	Warnings []string
 }
 
 // Defaults of the benchmark: SPEC §3, on the model bundled in testdata.
@@ -61,6 +71,7 @@ var EnvVars = []struct{ Env, Key string }{
 	{"BENCH_CONFIG", ""}, {"BENCH_DEVICE", "device"}, {"BENCH_PROMPT", "prompt"},
 	{"BENCH_WARMUP_TOKENS", "warmup_tokens"}, {"BENCH_GEN_TOKENS", "gen_tokens"},
 	{"BENCH_USE_KV_CACHE", "use_kv_cache"}, {"BENCH_DTYPE", "dtype"}, {"BENCH_VRAM_OUT", "vram_out"},
+	{"BENCH_ROOFLINE", "roofline"}, {"BENCH_PROGRESS", "progress"},
 }
 
 // ParamsFromEnv resolves the parameters: each BENCH_* variable of getenv,
@@ -84,9 +95,14 @@ func ParamsFromEnv(getenv func(string) string, root string) (Params, error) {
 		cfg = c
 	}
 	var section map[string]any
+	var warnings []string
 	if cfg != nil {
 		if s, ok := cfg.Raw["benchmark"].(map[string]any); ok {
 			section = s
+		}
+		var err error
+		if warnings, err = CheckConfigKeys(cfg); err != nil {
+			return Params{}, fmt.Errorf("BENCH_CONFIG: %w", err)
 		}
 	}
 	// get returns the raw value of a setting, naming where it came from.
@@ -119,6 +135,8 @@ func ParamsFromEnv(getenv func(string) string, root string) (Params, error) {
 		Config:       cfg,
 		Prompt:       str("BENCH_PROMPT", "ROMEO:"),
 		VRAMOut:      abs(str("BENCH_VRAM_OUT", DefaultVRAMOut)),
+		Progress:     str("BENCH_PROGRESS", ""),
+		Warnings:     warnings,
 	}
 	if cfg != nil {
 		p.ConfigPath = cfg.Path
@@ -142,12 +160,116 @@ func ParamsFromEnv(getenv func(string) string, root string) (Params, error) {
 	} else {
 		p.WarmupTokens = 64
 	}
+	if v, where, ok := get("BENCH_ROOFLINE"); ok {
+		if p.Roofline, err = parseOnOff(strings.TrimSpace(v)); err != nil {
+			return p, fmt.Errorf("%s: %w", where, err)
+		}
+	}
+	if _, err := parseAutoOnOff(p.Progress); err != nil {
+		return p, fmt.Errorf("BENCH_PROGRESS: %w", err)
+	}
 	if _, _, ok := get("BENCH_USE_KV_CACHE"); ok {
 		if p.UseKVCache, err = list(get, "BENCH_USE_KV_CACHE", nil, parseOnOff); err != nil {
 			return p, err
 		}
 	}
 	return p, p.validate()
+}
+
+// CheckEnviron fails on a BENCH_* variable of environ (as os.Environ
+// gives it) that the benchmark does not read, naming the closest known
+// one: BENCH_GEN_TOKEN=5 must not run 256 tokens unnoticed.
+func CheckEnviron(environ []string) error {
+	known := make([]string, len(EnvVars))
+	for i, e := range EnvVars {
+		known[i] = e.Env
+	}
+	for _, kv := range environ {
+		name, _, _ := strings.Cut(kv, "=")
+		if !strings.HasPrefix(name, "BENCH_") || slices.Contains(known, name) {
+			continue
+		}
+		return fmt.Errorf("%s: unknown variable (did you mean %s?)", name, closest(name, known))
+	}
+	return nil
+}
+
+// upstreamKeys are the keys of the sections of upstream's TOML configs
+// (configs/*.toml of LabCore LLM; SPEC §1, §3, §4).
+var upstreamKeys = map[string][]string{
+	"general":    {"project", "run_name", "seed", "tokenizer"},
+	"data":       {"dataset", "processed_dir", "tokenizer"},
+	"model":      {"vocab_size", "block_size", "n_layer", "n_head", "n_embd", "dropout", "bias", "use_rope", "use_flash"},
+	"optimizer":  {"learning_rate", "weight_decay", "beta1", "beta2", "grad_clip"},
+	"generation": {"max_new_tokens", "temperature", "top_k", "top_p", "repetition_penalty", "seed", "deterministic", "use_kv_cache"},
+	"training": {"batch_size", "max_iters", "eval_interval", "eval_iters", "log_interval", "learning_rate", "weight_decay",
+		"grad_clip", "grad_accum_steps", "gradient_accumulation_steps", "warmup_iters", "lr_decay_iters", "min_lr",
+		"save_interval", "precision", "device", "checkpoint_dir", "data_format"},
+}
+
+// CheckConfigKeys checks the keys of cfg's sections. An unknown key of
+// tokbench's [benchmark] section is an error naming the closest known key;
+// an unknown key of one of upstream's sections is a warning with the
+// closest known key (upstream ignores such keys, and its files must still
+// be accepted).
+func CheckConfigKeys(cfg *weights.Config) (warnings []string, err error) {
+	var benchKeys []string
+	for _, e := range EnvVars {
+		if e.Key != "" {
+			benchKeys = append(benchKeys, e.Key)
+		}
+	}
+	if sec, ok := cfg.Raw["benchmark"].(map[string]any); ok {
+		for _, k := range slices.Sorted(maps.Keys(sec)) {
+			if !slices.Contains(benchKeys, k) {
+				return nil, fmt.Errorf("%s: [benchmark].%s: unknown key (did you mean %s?)", cfg.Path, k, closest(k, benchKeys))
+			}
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(upstreamKeys)) {
+		sec, ok := cfg.Raw[name].(map[string]any)
+		if !ok {
+			continue
+		}
+		for _, k := range slices.Sorted(maps.Keys(sec)) {
+			if !slices.Contains(upstreamKeys[name], k) {
+				warnings = append(warnings, fmt.Sprintf("%s: [%s].%s: unknown key, ignored (did you mean %s?)", cfg.Path, name, k, closest(k, upstreamKeys[name])))
+			}
+		}
+	}
+	return warnings, nil
+}
+
+// closest returns the candidate nearest to s in edit distance.
+func closest(s string, candidates []string) string {
+	best, bestD := "", -1
+	for _, c := range candidates {
+		if d := editDistance(strings.ToLower(s), strings.ToLower(c)); bestD < 0 || d < bestD {
+			best, bestD = c, d
+		}
+	}
+	return best
+}
+
+// editDistance is the Levenshtein distance between a and b.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
 }
 
 func (p *Params) validate() error {

@@ -33,7 +33,7 @@ func TestDefaultsRunTheBundledModel(t *testing.T) {
 	cs, err := Configs(&p)
 	require.NoError(t, err)
 	require.Len(t, cs, 1)
-	assert.Equal(t, "src=local/dev=cpu/kv=on/gen=256", cs[0].Name())
+	assert.Equal(t, "src=local/dev=cpu/kv=on/gen=256/dtype=fp32", cs[0].Name())
 	assert.Equal(t, 0.9, cs[0].Settings.Sampling.Temperature)
 	assert.Nil(t, cs[0].Settings.Seed)
 }
@@ -89,7 +89,7 @@ func TestKVCacheDefaults(t *testing.T) {
 	require.NoError(t, err)
 	cs, err := Configs(&hf)
 	require.NoError(t, err)
-	assert.Equal(t, "src=hf/dev=cpu/kv=off/gen=256", cs[0].Name())
+	assert.Equal(t, "src=hf/dev=cpu/kv=off/gen=256/dtype=fp32", cs[0].Name())
 	cfg := filepath.Join(t.TempDir(), "c.toml")
 	require.NoError(t, os.WriteFile(cfg, []byte("[generation]\ntop_k = 3\n"), 0o644))
 	hf, err = ParamsFromEnv(env(map[string]string{"BENCH_SOURCE": "hf", "BENCH_REPO_ID": "org/name", "BENCH_CONFIG": cfg}), root)
@@ -110,7 +110,10 @@ func TestSweepNames(t *testing.T) {
 	}
 	assert.Len(t, names, 16)
 	assert.Contains(t, names, "src=local/dev=cuda/kv=off/gen=64/dtype=fp16")
-	assert.Contains(t, names, "src=local/dev=cpu/kv=on/gen=256")
+	assert.Contains(t, names, "src=local/dev=cpu/kv=on/gen=256/dtype=fp32")
+	for _, c := range cs {
+		assert.True(t, c.Sweep, "two devices: no fallback")
+	}
 }
 
 func TestBadValuesNameTheVariable(t *testing.T) {
@@ -141,4 +144,65 @@ func TestBadValuesNameTheVariable(t *testing.T) {
 	_, err = ParamsFromEnv(env(map[string]string{"BENCH_CONFIG": cfg}), testRoot(t))
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "use_kv_cache")
+}
+
+// A BENCH_* variable the benchmark does not read is an error naming the
+// closest known one.
+func TestUnknownVariableNamesTheClosest(t *testing.T) {
+	err := CheckEnviron([]string{"HOME=/root", "BENCH_GEN_TOKEN=5"})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "BENCH_GEN_TOKEN: unknown variable (did you mean BENCH_GEN_TOKENS?)")
+	err = CheckEnviron([]string{"BENCH_DEVICES=cpu"})
+	assert.ErrorContains(t, err, "did you mean BENCH_DEVICE?")
+	assert.NoError(t, CheckEnviron([]string{"BENCH_GEN_TOKENS=5", "BENCH_ROOFLINE=on", "TOKBENCH_PYREF=x", "BENCHMARK=1"}))
+}
+
+// An unknown [benchmark] key is an error naming the closest; an unknown
+// key of upstream's sections is a warning with the closest, and the file
+// is still accepted.
+func TestConfigTyposNameTheClosestKey(t *testing.T) {
+	root := testRoot(t)
+	cfg := filepath.Join(t.TempDir(), "c.toml")
+	require.NoError(t, os.WriteFile(cfg, []byte("[benchmark]\ngen_token = 5\n"), 0o644))
+	_, err := ParamsFromEnv(env(map[string]string{"BENCH_CONFIG": cfg}), root)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "[benchmark].gen_token: unknown key (did you mean gen_tokens?)")
+	assert.Contains(t, err.Error(), cfg)
+
+	require.NoError(t, os.WriteFile(cfg, []byte(`
+[model]
+n_layer = 2
+n_embd = 64
+n_head = 4
+
+[generation]
+temprature = 0.5
+use_kv_cach = false
+
+[training]
+max_iters = 10
+`), 0o644))
+	p, err := ParamsFromEnv(env(map[string]string{"BENCH_CONFIG": cfg}), root)
+	require.NoError(t, err)
+	assert.Equal(t, []string{
+		cfg + ": [generation].temprature: unknown key, ignored (did you mean temperature?)",
+		cfg + ": [generation].use_kv_cach: unknown key, ignored (did you mean use_kv_cache?)",
+	}, p.Warnings)
+	cs, err := Configs(&p)
+	require.NoError(t, err)
+	assert.Equal(t, 0.9, cs[0].Settings.Sampling.Temperature, "the misspelt key is ignored, as upstream does")
+}
+
+func TestRooflineAndProgressSettings(t *testing.T) {
+	root := testRoot(t)
+	p, err := ParamsFromEnv(env(nil), root)
+	require.NoError(t, err)
+	assert.False(t, p.Roofline, "no bandwidth probe unless asked for")
+	p, err = ParamsFromEnv(env(map[string]string{"BENCH_ROOFLINE": "on", "BENCH_PROGRESS": "off"}), root)
+	require.NoError(t, err)
+	assert.True(t, p.Roofline)
+	_, err = ParamsFromEnv(env(map[string]string{"BENCH_ROOFLINE": "sometimes"}), root)
+	assert.ErrorContains(t, err, "BENCH_ROOFLINE")
+	_, err = ParamsFromEnv(env(map[string]string{"BENCH_PROGRESS": "loud"}), root)
+	assert.ErrorContains(t, err, "BENCH_PROGRESS")
 }

@@ -99,11 +99,11 @@ s["targets"] = {
 gen = {}
 for log in ("benchgen-local.log", "benchgen-cpu.log", "benchgen-gpt2.log"):
     text = read(log)
-    dev = re.findall(r"^device-type: (\S+)", text, re.M)
+    dev = re.findall(r'^# tokbench-config .*"device-type":"(\w+)"', text, re.M)
     for name, d in bench_lines(text).items():
         gen[name] = {"tokens_per_sec_mean": mean(d.get("tokens/s", [])),
                      "decode_tokens_per_sec_mean": mean(d.get("decode-tokens/s", [])),
-                     "prefill_ms_mean": mean(d.get("prefill-ms", []))}
+                     "prefill_ms_mean": mean([v / 1e6 for v in d.get("prefill-ns", [])])}
     gen[log + ":device-types"] = dev
     gen[log + ":rc"] = rc(text)
 for v in ("vram-local.json", "vram-gpt2.json"):

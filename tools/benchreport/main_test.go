@@ -52,6 +52,7 @@ var goldenCases = []struct {
 	{"multi.json", "", 3},
 	{"cuda.txt", "cuda-vram.json", 3},
 	{"cuda.json", "cuda-vram.json", 3},
+	{"threads.txt", "", 6},
 }
 
 func TestGolden(t *testing.T) {
@@ -124,7 +125,7 @@ func reportSpec(cuda, decode, prefill bool) []keySpec {
 			{"repetition_penalty", "float", nil}, {"use_kv_cache", "bool", nil}, {"stream", "bool", nil}}},
 		{"results", "object", results},
 		{"runtime", "object", []keySpec{{"engine", "string", nil}, {"go", "string", nil}, {"goos", "string", nil},
-			{"goarch", "string", nil}, {"cpu", "string|null", nil}, {"cuda_driver", "string|null", nil}}},
+			{"goarch", "string", nil}, {"gomaxprocs", "int", nil}, {"cpu", "string|null", nil}, {"cuda_driver", "string|null", nil}}},
 	}
 }
 
@@ -228,7 +229,7 @@ func TestJSONSchemaTypes(t *testing.T) {
 				res := r["results"].(map[string]any)
 				_, prefill := res["prefill_ms"]
 				_, decode := res["decode_tokens_per_sec"]
-				assert.True(t, prefill && decode, "fixtures report prefill-ms and decode-tokens/s")
+				assert.True(t, prefill && decode, "fixtures report prefill-ns and decode-tokens/s")
 				checkValue(t, dec, fmt.Sprintf("[%d]", i), "object", reportSpec(dev["type"] == "cuda", decode, prefill))
 
 				// Values that follow from the input.
@@ -264,7 +265,7 @@ func TestJSONSchemaTypes(t *testing.T) {
 				assert.Equal(t, 18.25, reports[0]["results"].(map[string]any)["vram_peak_mib"])
 				assert.Equal(t, 7123456.0/(1<<20), reports[1]["results"].(map[string]any)["vram_peak_mib"])
 				assert.Equal(t, "fp16", reports[1]["model"].(map[string]any)["dtype"])
-				assert.Equal(t, "hf", reports[1]["model"].(map[string]any)["source"])
+				assert.Equal(t, 32.0, reports[1]["generation"].(map[string]any)["gen_tokens"])
 				assert.Equal(t, false, reports[1]["generation"].(map[string]any)["use_kv_cache"])
 				// dev=cuda requested, no GPU: the report says what ran.
 				assert.Equal(t, "cpu", reports[2]["device"].(map[string]any)["type"])
@@ -342,17 +343,17 @@ func TestErrors(t *testing.T) {
 		},
 			[]string{"no PASS line"}},
 		{"missing config key", func(t *testing.T) []string { return []string{"-in", derived(t, "multi.txt", "model-n-head:")} },
-			[]string{`BenchmarkGenerate/src=local/dev=cpu/kv=on/gen=64: missing configuration key "model-n-head"`}},
+			[]string{`BenchmarkGenerate/src=local/dev=cpu/kv=on/gen=64/dtype=fp32-2: missing configuration key "model-n-head"`}},
 		{"missing config key, json", func(t *testing.T) []string { return []string{"-in", derived(t, "one.json", "gen-top-p:")} },
 			[]string{`one.json (test output):`, `missing configuration key "gen-top-p"`}},
 		{"cuda without sidecar", func(*testing.T) []string { return []string{"-in", td("cuda.txt")} },
-			[]string{"src=local/dev=cuda/kv=on/gen=64: it ran on cuda but the VRAM sidecar (-vram) has no entry for it"}},
+			[]string{"src=local/dev=cuda/kv=on/gen=64/dtype=fp16-2: it ran on cuda but the VRAM sidecar (-vram) has no entry for it"}},
 		{"missing sidecar entry", func(*testing.T) []string {
 			return []string{"-in", td("cuda.json"), "-vram", td("cuda-vram-missing.json")}
-		}, []string{"BenchmarkGenerate/src=hf/dev=cuda/kv=off/gen=64/dtype=fp16: it ran on cuda but the VRAM sidecar"}},
+		}, []string{"BenchmarkGenerate/src=local/dev=cuda/kv=off/gen=32/dtype=fp16", "it ran on cuda but the VRAM sidecar"}},
 		{"sidecar names unknown configuration", func(*testing.T) []string {
 			return []string{"-in", td("cuda.txt"), "-vram", td("cuda-vram-extra.json")}
-		}, []string{"cuda-vram-extra.json: VRAM sidecar names configurations that are not in", "BenchmarkGenerate/src=local/dev=cuda/kv=on/gen=512"}},
+		}, []string{"cuda-vram-extra.json: VRAM sidecar names configurations that are not in", "BenchmarkGenerate/src=local/dev=cuda/kv=on/gen=512/dtype=fp16"}},
 		{"sidecar for cpu runs", func(*testing.T) []string {
 			return []string{"-in", td("one.txt"), "-vram", td("cuda-vram.json")}
 		}, []string{"VRAM sidecar names configurations that are not in"}},
@@ -387,13 +388,13 @@ func TestErrors(t *testing.T) {
 				if strings.HasPrefix(l, "BenchmarkGenerate/") {
 					seen++
 					if seen == 2 {
-						out = append(out, "device-name: Other CPU\n")
+						out = append(out, "model-n-head: 9\n")
 					}
 				}
 				out = append(out, l)
 			}
 			return []string{"-in", writeTemp(t, "one.txt", []byte(strings.Join(out, "")))}
-		}, []string{`configuration key "device-name" is "Other CPU" here but "AMD EPYC 7B13"`}},
+		}, []string{`configuration key "model-n-head" is "9" here but "8"`}},
 		{"bad language", func(*testing.T) []string { return []string{"-in", td("one.txt"), "-lang", "de"} },
 			[]string{`-lang: unknown language "de"`}},
 		{"positional argument", func(*testing.T) []string { return []string{td("one.txt")} },
@@ -443,6 +444,6 @@ func TestUnitMetadata(t *testing.T) {
 	assert.Equal(t, map[string]string{
 		"tokens/s better":        "higher",
 		"decode-tokens/s better": "higher",
-		"prefill-ms better":      "lower",
+		"prefill-sec better":     "lower", // prefill-ns, tidied as benchstat shows it
 	}, better)
 }

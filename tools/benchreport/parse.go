@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"math"
@@ -11,6 +12,7 @@ import (
 
 	"golang.org/x/perf/benchfmt"
 
+	"github.com/labcoreai/tokbench/benchmarks"
 	"github.com/labcoreai/tokbench/benchmarks/report"
 )
 
@@ -18,16 +20,21 @@ import (
 // other benchmarks in the same output are skipped.
 const benchBase = "Generate"
 
-// Units of the metrics that BenchmarkGenerate reports (CONTRACTS.md).
+// Units of the metrics that BenchmarkGenerate reports, as benchfmt reads
+// them: time per op and prefill-ns are tidied to seconds.
 const (
+	unitSecPerOp  = "sec/op"
+	unitPrefill   = "prefill-sec"
+	unitDecodeTPS = "decode-tokens/s"
+	// unitTokensPerSec names the report's figure, computed from sec/op.
 	unitTokensPerSec = "tokens/s"
-	unitPrefillMS    = "prefill-ms"
-	unitDecodeTPS    = "decode-tokens/s"
 )
 
 // configKeys are the benchfmt configuration keys that a report is made
 // from, each required unless optional is set. An empty value deletes a
-// key in the benchmark format, so the optional ones map to null.
+// key in the benchmark format, so the optional ones map to null. What
+// differs between the configurations of one run (timestamp, device) is on
+// each configuration's benchmarks.ConfigLine instead.
 var configKeys = []struct {
 	key      string
 	optional bool
@@ -38,16 +45,12 @@ var configKeys = []struct {
 	{"goos", false},
 	{"goarch", false},
 	{"cpu", true},
-	{"device-type", false},
-	{"device-name", false},
-	{"cuda-driver", true},
 	{"model-source", false},
 	{"model-params-m", false},
 	{"model-block-size", false},
 	{"model-n-layer", false},
 	{"model-n-head", false},
 	{"model-n-embd", false},
-	{"model-dtype", false},
 	{"gen-prompt", false},
 	{"gen-temperature", false},
 	{"gen-top-k", false},
@@ -55,23 +58,84 @@ var configKeys = []struct {
 	{"gen-repetition-penalty", false},
 }
 
-// configuration is every result line of one benchmark name (without the
-// -GOMAXPROCS suffix).
+// configuration is every result line of one full benchmark name: the
+// name keys and the -GOMAXPROCS suffix, which benchfmt counts in a
+// benchmark's identity (go test -cpu 1,2 runs each name twice).
 type configuration struct {
-	name   string            // e.g. BenchmarkGenerate/src=local/dev=cpu/kv=on/gen=256
+	name   string            // without the suffix, e.g. BenchmarkGenerate/src=local/dev=cpu/kv=on/gen=256/dtype=fp32 (the VRAM sidecar's key)
+	full   string            // as go test prints it, e.g. ...dtype=fp32-2
+	procs  int               // GOMAXPROCS: the suffix, 1 without one
 	pos    string            // file:line of its first result
 	config map[string]string // configKeys values of the first result
-	stamp  string            // timestamp of the first result
+	facts  *benchmarks.ConfigFacts
 	keys   map[string]string // name keys: src, dev, kv, gen, dtype, ...
 
 	tokensPerSec, prefillMS, decodeTPS []float64
-	prefillLines, decodeLines          int
+}
+
+// nanoseconds returns the value of the metric that benchfmt tidies to
+// unit (seconds) in nanoseconds, as written when it was written in ns
+// (ns/op, prefill-ns), so that no rounding of the unit conversion enters
+// the report.
+func nanoseconds(rec *benchfmt.Result, unit string) (float64, bool) {
+	for _, v := range rec.Values {
+		if v.Unit != unit {
+			continue
+		}
+		if strings.HasSuffix(v.OrigUnit, "ns") || strings.HasPrefix(v.OrigUnit, "ns/") {
+			return v.OrigValue, true
+		}
+		return v.Value * 1e9, true
+	}
+	return 0, false
+}
+
+// factsLine is a configuration's ConfigLine and where it was read.
+type factsLine struct {
+	facts benchmarks.ConfigFacts
+	pos   string
+}
+
+// readConfigLines returns the benchmarks.ConfigLine facts in text by full
+// benchmark name. benchfmt readers skip these lines.
+func readConfigLines(text []byte, name string) (map[string]factsLine, error) {
+	out := map[string]factsLine{}
+	for i, line := range strings.Split(string(text), "\n") {
+		js, ok := strings.CutPrefix(strings.TrimRight(line, "\r"), benchmarks.ConfigLinePrefix)
+		if !ok {
+			continue
+		}
+		pos := fmt.Sprintf("%s:%d", name, i+1)
+		var f benchmarks.ConfigFacts
+		dec := json.NewDecoder(strings.NewReader(js))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&f); err != nil {
+			return nil, fmt.Errorf("%s: %sline: %v", pos, benchmarks.ConfigLinePrefix, err)
+		}
+		if f.Name == "" {
+			return nil, fmt.Errorf("%s: %sline without a name", pos, benchmarks.ConfigLinePrefix)
+		}
+		if prev, ok := out[f.Name]; ok {
+			a, b := prev.facts, f
+			a.Timestamp, b.Timestamp = "", ""
+			if a != b {
+				return nil, fmt.Errorf("%s: %s: configuration facts differ from those at %s", pos, f.Name, prev.pos)
+			}
+			continue // the earlier timestamp stands
+		}
+		out[f.Name] = factsLine{f, pos}
+	}
+	return out, nil
 }
 
 // parseResults reads the benchmark results in text and groups them by
 // configuration, in order of first appearance. warn receives notes on
 // skipped results.
 func parseResults(text []byte, name string, warn io.Writer) ([]*configuration, error) {
+	factsByName, err := readConfigLines(text, name)
+	if err != nil {
+		return nil, err
+	}
 	rd := benchfmt.NewReader(bytes.NewReader(text), name)
 	var order []*configuration
 	byName := map[string]*configuration{}
@@ -93,9 +157,15 @@ func parseResults(text []byte, name string, warn io.Writer) ([]*configuration, e
 			}
 			cfgName := "Benchmark" + string(base)
 			keys := map[string]string{}
+			procs := 1 // go test leaves out the suffix for GOMAXPROCS 1
 			for _, p := range parts {
 				if p[0] == '-' {
-					continue // -GOMAXPROCS
+					n, err := strconv.Atoi(string(p[1:]))
+					if err != nil || n <= 0 {
+						return nil, fmt.Errorf("%s: %s: GOMAXPROCS suffix %q is not a positive integer", pos, rec.Name, p)
+					}
+					procs = n
+					continue
 				}
 				cfgName += string(p)
 				if bytes.IndexByte(p, '#') >= 0 {
@@ -107,36 +177,44 @@ func parseResults(text []byte, name string, warn io.Writer) ([]*configuration, e
 				}
 				keys[k] = v
 			}
-			c := byName[cfgName]
+			full := "Benchmark" + rec.Name.String() // benchfmt drops the prefix
+			c := byName[full]
 			if c == nil {
-				c = &configuration{name: cfgName, pos: pos, config: map[string]string{}, keys: keys}
+				c = &configuration{name: cfgName, full: full, procs: procs, pos: pos, config: map[string]string{}, keys: keys}
 				for _, ck := range configKeys {
 					v := rec.GetConfig(ck.key)
 					if v == "" && !ck.optional {
-						return nil, fmt.Errorf("%s: %s: missing configuration key %q (a %q line must precede the result)", pos, cfgName, ck.key, ck.key+": ...")
+						return nil, fmt.Errorf("%s: %s: missing configuration key %q (a %q line must precede the result)", pos, full, ck.key, ck.key+": ...")
 					}
 					c.config[ck.key] = v
 				}
-				c.stamp = rec.GetConfig("timestamp")
-				if c.stamp == "" {
-					return nil, fmt.Errorf("%s: %s: missing configuration key %q (a %q line must precede the result)", pos, cfgName, "timestamp", "timestamp: ...")
+				fl, ok := factsByName[full]
+				if !ok {
+					return nil, fmt.Errorf("%s: %s: no %q line for it (the benchmark prints one before each configuration; output of an older tokbench?)", pos, full, strings.TrimSpace(benchmarks.ConfigLinePrefix))
 				}
-				byName[cfgName] = c
+				c.facts = &fl.facts
+				byName[full] = c
 				order = append(order, c)
 			} else {
 				for _, ck := range configKeys {
 					if v := rec.GetConfig(ck.key); v != c.config[ck.key] {
-						return nil, fmt.Errorf("%s: %s: configuration key %q is %q here but %q at %s", pos, cfgName, ck.key, v, c.config[ck.key], c.pos)
+						return nil, fmt.Errorf("%s: %s: configuration key %q is %q here but %q at %s", pos, full, ck.key, v, c.config[ck.key], c.pos)
 					}
 				}
 			}
-			tps, ok := rec.Value(unitTokensPerSec)
-			if !ok {
-				return nil, fmt.Errorf("%s: %s: result has no %s metric", pos, cfgName, unitTokensPerSec)
+			// tokens/s from the exact time per op (the tokens/s metric is
+			// rounded to a few digits when printed).
+			ns, ok := nanoseconds(rec, unitSecPerOp)
+			if !ok || !(ns > 0) {
+				return nil, fmt.Errorf("%s: %s: result has no positive ns/op", pos, full)
 			}
-			c.tokensPerSec = append(c.tokensPerSec, tps)
-			if v, ok := rec.Value(unitPrefillMS); ok {
-				c.prefillMS = append(c.prefillMS, v)
+			gen, err := strconv.Atoi(keys["gen"])
+			if err != nil || gen <= 0 {
+				return nil, fmt.Errorf("%s: %s: name part gen=%s is not a positive integer", pos, full, keys["gen"])
+			}
+			c.tokensPerSec = append(c.tokensPerSec, float64(gen)*1e9/ns)
+			if v, ok := nanoseconds(rec, unitPrefill); ok {
+				c.prefillMS = append(c.prefillMS, v/1e6)
 			}
 			if v, ok := rec.Value(unitDecodeTPS); ok {
 				c.decodeTPS = append(c.decodeTPS, v)
@@ -162,7 +240,7 @@ type vramEntry struct {
 // buildReport turns c (and its sidecar entry, nil if none) into a report.
 func buildReport(c *configuration, vram *vramEntry, warn io.Writer) (*report.Report, error) {
 	fail := func(format string, args ...any) error {
-		return fmt.Errorf("%s: %s: %s", c.pos, c.name, fmt.Sprintf(format, args...))
+		return fmt.Errorf("%s: %s: %s", c.pos, c.full, fmt.Sprintf(format, args...))
 	}
 	cfg := c.config
 	parseInt := func(key string) (int, error) {
@@ -195,13 +273,17 @@ func buildReport(c *configuration, vram *vramEntry, warn io.Writer) (*report.Rep
 
 	var r report.Report
 	var err error
-	if r.Timestamp, err = time.Parse(time.RFC3339, c.stamp); err != nil {
-		return nil, fail("configuration key %q: %q is not an RFC 3339 time", "timestamp", c.stamp)
+	f := c.facts
+	if r.Timestamp, err = time.Parse(time.RFC3339, f.Timestamp); err != nil {
+		return nil, fail("configuration line: timestamp %q is not an RFC 3339 time", f.Timestamp)
 	}
 	r.Timestamp = r.Timestamp.UTC()
 	r.Commit = optional("tokbench-commit")
 	r.Platform.OS = cfg["platform-os"]
-	r.Device = report.Device{Type: cfg["device-type"], Name: cfg["device-name"]}
+	r.Device = report.Device{Type: f.DeviceType, Name: f.DeviceName}
+	if r.Device.Name == "" {
+		return nil, fail("configuration line: no device-name")
+	}
 
 	src, err := nameKey("src")
 	if err != nil {
@@ -218,8 +300,8 @@ func buildReport(c *configuration, vram *vramEntry, warn io.Writer) (*report.Rep
 	switch {
 	case dev != "cpu" && dev != "cuda":
 		return nil, fail("name part dev=%s is not cpu or cuda", dev)
-	case dev == "cpu" && r.Device.Type != "cpu":
-		return nil, fail("name says dev=cpu but configuration key %q is %q", "device-type", r.Device.Type)
+	case dev != r.Device.Type:
+		return nil, fail("name says dev=%s but the configuration line's device-type is %q", dev, r.Device.Type)
 	}
 	if r.Model.ParamsM, err = parseFloat("model-params-m"); err != nil {
 		return nil, err
@@ -233,9 +315,13 @@ func buildReport(c *configuration, vram *vramEntry, warn io.Writer) (*report.Rep
 			return nil, err
 		}
 	}
-	r.Model.DType = cfg["model-dtype"]
-	if dt, ok := c.keys["dtype"]; ok && dt != r.Model.DType {
-		return nil, fail("name says dtype=%s but configuration key %q is %q", dt, "model-dtype", r.Model.DType)
+	r.Model.DType = f.ModelDType
+	dt, err := nameKey("dtype")
+	if err != nil {
+		return nil, err
+	}
+	if dt != r.Model.DType {
+		return nil, fail("name says dtype=%s but the configuration line's model-dtype is %q", dt, r.Model.DType)
 	}
 
 	if r.Generation.Prompt, err = strconv.Unquote(cfg["gen-prompt"]); err != nil {
@@ -279,7 +365,7 @@ func buildReport(c *configuration, vram *vramEntry, warn io.Writer) (*report.Rep
 		unit string
 		vals []float64
 		dst  **report.Stats
-	}{{unitPrefillMS, c.prefillMS, &res.PrefillMS}, {unitDecodeTPS, c.decodeTPS, &res.DecodeTokensPerSec}} {
+	}{{"prefill-ns", c.prefillMS, &res.PrefillMS}, {unitDecodeTPS, c.decodeTPS, &res.DecodeTokensPerSec}} {
 		switch len(m.vals) {
 		case 0:
 		case res.Iters:
@@ -311,8 +397,12 @@ func buildReport(c *configuration, vram *vramEntry, warn io.Writer) (*report.Rep
 		Go:         cfg["go-version"],
 		GOOS:       cfg["goos"],
 		GOARCH:     cfg["goarch"],
+		GOMAXPROCS: c.procs,
 		CPU:        optional("cpu"),
-		CUDADriver: optional("cuda-driver"),
+	}
+	if f.CUDADriver != "" {
+		drv := f.CUDADriver
+		r.Runtime.CUDADriver = &drv
 	}
 	if err := r.Validate(); err != nil {
 		return nil, fail("%v", err)

@@ -1,0 +1,156 @@
+package benchmarks
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"os/exec"
+	"runtime"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/labcoreai/tokbench/gpt"
+)
+
+func defaultConfig(t *testing.T, e map[string]string) Config {
+	t.Helper()
+	p, err := ParamsFromEnv(env(e), testRoot(t))
+	require.NoError(t, err)
+	cs, err := Configs(&p)
+	require.NoError(t, err)
+	return cs[0]
+}
+
+// go test -cpu 1,2 sets GOMAXPROCS per run of a sub-benchmark, after
+// BenchmarkGenerate opened the backend: FollowThreads resizes the CPU
+// backend's worker pool (its workers are goroutines) to each value.
+func TestRunnerFollowsGOMAXPROCS(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
+	runtime.GOMAXPROCS(1)
+	r, err := NewRunner(defaultConfig(t, nil), &bytes.Buffer{})
+	require.NoError(t, err)
+	defer r.Close()
+	alone := runtime.NumGoroutine() // a pool of 1 has no workers
+	for _, n := range []int{3, 1, 4, 2} {
+		runtime.GOMAXPROCS(n)
+		require.NoError(t, r.FollowThreads())
+		assert.Equal(t, n, r.Threads())
+		// Closed workers may take a moment to exit.
+		deadline := time.Now().Add(5 * time.Second)
+		for runtime.NumGoroutine() != alone+n-1 && time.Now().Before(deadline) {
+			time.Sleep(time.Millisecond)
+		}
+		assert.Equal(t, alone+n-1, runtime.NumGoroutine(), "GOMAXPROCS %d: want %d pool workers", n, n-1)
+		res, err := r.Generate(4)
+		require.NoError(t, err)
+		assert.Len(t, res.Tokens, 4)
+	}
+}
+
+// In a sweep of devices, an unavailable device is an error the benchmark
+// skips; alone, cuda falls back to the CPU with both lines, and the name
+// says what ran.
+func TestUnavailableDevice(t *testing.T) {
+	if slices.Contains(gpt.Devices(), "cuda") {
+		t.Skip("this binary has CUDA support")
+	}
+	c := defaultConfig(t, map[string]string{"BENCH_DEVICE": "cpu,cuda"})
+	c.Device = "cuda"
+	require.True(t, c.Sweep)
+	var out bytes.Buffer
+	_, err := NewRunner(c, &out)
+	require.ErrorIs(t, err, gpt.ErrNoDevice)
+	assert.Contains(t, err.Error(), "built without cuda support")
+	assert.Empty(t, out.String(), "no fallback in a sweep")
+
+	c = defaultConfig(t, map[string]string{"BENCH_DEVICE": "cuda"})
+	require.False(t, c.Sweep)
+	assert.Equal(t, "src=local/dev=cuda/kv=on/gen=256/dtype=fp32", c.Name())
+	r, err := NewRunner(c, &out)
+	require.NoError(t, err)
+	defer r.Close()
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	require.Len(t, lines, 2, out.String())
+	assert.Equal(t, gpt.FallbackMessage, lines[0])
+	assert.Contains(t, lines[1], "-tags cuda")
+	assert.Equal(t, "src=local/dev=cpu/kv=on/gen=256/dtype=fp32", r.Name())
+}
+
+func TestConfigLine(t *testing.T) {
+	r, err := NewRunner(defaultConfig(t, map[string]string{"BENCH_DTYPE": "fp16"}), &bytes.Buffer{})
+	require.NoError(t, err)
+	defer r.Close()
+	assert.Equal(t, "src=local/dev=cpu/kv=on/gen=256/dtype=fp16", r.Name())
+	at := time.Date(2026, 11, 28, 9, 30, 0, 123456789, time.FixedZone("CET", 3600))
+	line := r.ConfigLine("BenchmarkGenerate/"+r.Name()+"-2", at)
+	js, ok := strings.CutPrefix(line, ConfigLinePrefix)
+	require.True(t, ok, line)
+	var f ConfigFacts
+	require.NoError(t, json.Unmarshal([]byte(js), &f))
+	assert.Equal(t, ConfigFacts{Name: "BenchmarkGenerate/src=local/dev=cpu/kv=on/gen=256/dtype=fp16-2",
+		Timestamp: "2026-11-28T08:30:00.123456789Z", DeviceType: "cpu", DeviceName: gpt.CPUName(), ModelDType: "fp16"}, f)
+	// The shared facts do not vary between configurations.
+	for _, kv := range r.Facts(testRoot(t)) {
+		assert.NotContains(t, []string{"timestamp", "device-type", "device-name", "cuda-driver", "model-dtype"}, kv[0])
+	}
+}
+
+func TestRooflineApplies(t *testing.T) {
+	llc := LastLevelCacheBytes()
+	if llc <= 0 {
+		llc = 32 << 20
+	}
+	assert.False(t, RooflineApplies(llc+1, false), "kv=off is compute-bound")
+	assert.False(t, RooflineApplies(llc/2, true), "weights in the cache")
+	assert.True(t, RooflineApplies(2*llc, true))
+	assert.GreaterOrEqual(t, ProbeBytes(), 64<<20)
+	assert.LessOrEqual(t, ProbeBytes(), BandwidthBufferBytes)
+	if LastLevelCacheBytes() > 0 {
+		assert.GreaterOrEqual(t, int64(ProbeBytes()), min(4*LastLevelCacheBytes(), BandwidthBufferBytes))
+	}
+}
+
+// platform.os is Python's platform.platform(), checked against python3
+// where it is installed.
+func TestPlatformOSMatchesPython(t *testing.T) {
+	out, err := exec.Command("python3", "-c", "import platform; print(platform.platform())").Output()
+	if err != nil {
+		t.Skipf("python3 not available: %v", err)
+	}
+	assert.Equal(t, strings.TrimSpace(string(out)), PlatformOS())
+}
+
+func TestPyPlatformJoin(t *testing.T) {
+	assert.Equal(t, "Linux-6.1.0-x86_64-with-glibc2.36", pyPlatform("Linux", "6.1.0", "x86_64", "", "with", "glibc2.36"))
+	assert.Equal(t, "Linux-6.1.0-x86_64-with", pyPlatform("Linux", "6.1.0", "x86_64", "unknown", "with", ""))
+	assert.Equal(t, "Linux-a_b-c-x86_64", pyPlatform("Linux", "a b/c", "x86_64"))
+	assert.Equal(t, "2.36", glibcBannerVersion([]byte("\x00GNU C Library (Debian GLIBC 2.36-9+deb12u14) stable release version 2.36.\n")))
+	assert.Equal(t, "2.27", glibcBannerVersion([]byte("GNU C Library (Ubuntu GLIBC 2.27-3ubuntu1) stable release version 2.27, by Roland McGrath et al.")))
+	assert.Equal(t, "", glibcBannerVersion([]byte("musl libc (x86_64)")))
+}
+
+func TestProgress(t *testing.T) {
+	p, err := NewProgress("off")
+	require.NoError(t, err)
+	assert.Nil(t, p)
+	p.Printf("nothing %d", 1) // a nil Progress writes nothing
+	p.Iteration("nothing")
+	_, err = NewProgress("loud")
+	assert.ErrorContains(t, err, "BENCH_PROGRESS")
+
+	var buf bytes.Buffer
+	p = &Progress{w: &buf}
+	p.Printf("configuration %d/%d: %s: loading the model", 1, 2, "src=local")
+	p.Iteration("x: iteration %d/%d", 2, 3)
+	assert.Equal(t, "[tokbench] configuration 1/2: src=local: loading the model\n[tokbench] x: iteration 2/3\n", buf.String())
+	buf.Reset()
+	p.inResults = true
+	p.Iteration("x: iteration %d/%d", 3, 3)
+	assert.Empty(t, buf.String(), "no iteration line where it could split a result line")
+	assert.False(t, errors.Is(nil, gpt.ErrNoDevice))
+}
