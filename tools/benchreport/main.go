@@ -26,21 +26,25 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"sort"
 
 	"github.com/labcoreai/tokbench/benchmarks/report"
+	"github.com/labcoreai/tokbench/tools/internal/cli"
+	"github.com/labcoreai/tokbench/tools/internal/outfile"
 )
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
 
+const synopsis = `usage: benchreport [-in FILE] [-vram FILE] [-json-out FILE] [-md-out FILE] [flags]
+
+Turn go test -bench Generate output (plain or -json) into upstream's benchmark report.`
+
 // run is the command with its arguments and streams; it returns the
 // exit status.
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("benchreport", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	in := fs.String("in", "", "go test -bench output, plain or -json (default: standard input)")
 	vramPath := fs.String("vram", "", "VRAM sidecar JSON written by the benchmark (BENCH_VRAM_OUT); required for cuda runs")
 	jsonOut := fs.String("json-out", "", "write the JSON report to this file")
@@ -48,10 +52,11 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	lang := fs.String("lang", "en", "language of the Markdown header: en (upstream's script) or fr (its benchmarks page)")
 	var formats formatFlags // -table, -csv, -jsonl, -svg, -merge, -compare: formats.go
 	formats.register(fs)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
+	if err := cli.Parse(fs, synopsis, args, stdout); err != nil {
+		if errors.Is(err, cli.ErrDone) {
 			return 0
 		}
+		fmt.Fprintf(stderr, "benchreport: %v\n%s\n", err, cli.Hint("benchreport"))
 		return 2
 	}
 	if err := formats.check(); err != nil {
@@ -73,6 +78,19 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if formats.compare {
 		return runCompare(fs, formats.svg, stderr)
 	}
+	// Every output is checked (not an input, not another output,
+	// writable) before the input is read, and all are written, or none.
+	outputs := []outfile.Output{{Flag: "-json-out", Path: *jsonOut}, {Flag: "-md-out", Path: *mdOut}}
+	for _, o := range formats.outputs() {
+		outputs = append(outputs, outfile.Output{Flag: o.flag, Path: o.path})
+	}
+	outs, err := outfile.Prepare([]string{*in, *vramPath}, outputs...)
+	if err != nil {
+		fmt.Fprintf(stderr, "benchreport: %v\n", err)
+		return 1
+	}
+	defer outs.Discard()
+	defer outs.DiscardOnInterrupt()()
 	jsonDoc, md, reports, err := makeReport(*in, *vramPath, l, stdin, stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "benchreport: %v\n", err)
@@ -83,25 +101,9 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "benchreport: %v\n", err)
 		return 1
 	}
-	if *jsonOut != "" {
-		if err := writeFile(*jsonOut, append(jsonDoc, '\n')); err != nil {
-			fmt.Fprintf(stderr, "benchreport: -json-out: %v\n", err)
-			return 1
-		}
-	}
-	if *mdOut != "" {
-		if err := writeFile(*mdOut, []byte(md)); err != nil {
-			fmt.Fprintf(stderr, "benchreport: -md-out: %v\n", err)
-			return 1
-		}
-	}
-	for i, o := range formats.outputs() {
-		if o.path != "" {
-			if err := writeFile(o.path, extra[i]); err != nil {
-				fmt.Fprintf(stderr, "benchreport: %s: %v\n", o.flag, err)
-				return 1
-			}
-		}
+	if err := outs.Write(append([][]byte{append(jsonDoc, '\n'), []byte(md)}, extra...)...); err != nil {
+		fmt.Fprintf(stderr, "benchreport: %v\n", err)
+		return 1
 	}
 	if _, err := io.WriteString(stdout, md); err != nil {
 		fmt.Fprintf(stderr, "benchreport: writing standard output: %v\n", err)
@@ -217,15 +219,4 @@ func parseVRAM(path string, data []byte) (map[string]*vramEntry, error) {
 		}
 	}
 	return sc.Configs, nil
-}
-
-// writeFile writes data to path, creating its directory as upstream
-// does for its output files.
-func writeFile(path string, data []byte) error {
-	if dir := filepath.Dir(path); dir != "." {
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return err
-		}
-	}
-	return os.WriteFile(path, data, 0o644)
 }
