@@ -346,3 +346,24 @@ func TestHandZip(t *testing.T) {
 		t.Errorf("t0 = %v", v)
 	}
 }
+
+// A pickle string that Python's utf-8 codec (with surrogatepass, as the
+// unpickler uses it) refuses is refused here too: two invalid names must
+// not load where torch.load fails. Encoded surrogates are accepted.
+func TestPickleStringUTF8(t *testing.T) {
+	for _, tc := range []struct {
+		s  string
+		ok bool
+	}{
+		{"abc", true}, {"é✓", true}, {"\xed\xa0\x80", true}, {"a\xff", false}, {"\xc3", false}, {"\xed\xa0", false}, {"\xf4\x90\x80\x80", false},
+	} {
+		u := newUnpickler(cat("\x80\x02", pStr(tc.s), "."), 1<<20)
+		v, err := u.load()
+		if tc.ok && (err != nil || v != tc.s) {
+			t.Errorf("%q: %v, %v", tc.s, v, err)
+		}
+		if !tc.ok && (err == nil || !strings.Contains(err.Error(), "not valid UTF-8")) {
+			t.Errorf("%q: error %v, want not valid UTF-8", tc.s, err)
+		}
+	}
+}

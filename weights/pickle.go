@@ -9,6 +9,7 @@ import (
 	"math/big"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 	"unsafe"
 )
 
@@ -425,7 +426,12 @@ func (u *unpickler) step(op byte) error {
 		if err != nil {
 			return err
 		}
-		// Python writes surrogates with surrogatepass; Go keeps them as U+FFFD.
+		// Python decodes with "surrogatepass": UTF-8, plus encoded
+		// surrogates, kept as bytes here. Anything else is refused, as
+		// Python refuses it.
+		if !pyUTF8(b) {
+			return u.errorf("string of %d bytes is not valid UTF-8", len(b))
+		}
 		return u.push(string(b))
 	case 'T', 'U': // BINSTRING, SHORT_BINSTRING: Python 2 str, read as Latin-1
 		width := 4
@@ -946,6 +952,23 @@ func decodeLong64(b []byte) int64 {
 		return int64(v<<shift) >> shift
 	}
 	return 0
+}
+
+// pyUTF8 reports whether Python's utf-8 codec with "surrogatepass" decodes
+// b: valid UTF-8 where the three-byte encodings of U+D800..U+DFFF are also
+// allowed.
+func pyUTF8(b []byte) bool {
+	for len(b) > 0 {
+		r, n := utf8.DecodeRune(b)
+		if r == utf8.RuneError && n == 1 {
+			if len(b) < 3 || b[0] != 0xED || b[1] < 0xA0 || b[1] > 0xBF || b[2] < 0x80 || b[2] > 0xBF {
+				return false
+			}
+			n = 3
+		}
+		b = b[n:]
+	}
+	return true
 }
 
 func latin1(b []byte) string {
