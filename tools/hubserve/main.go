@@ -28,6 +28,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/labcoreai/tokbench/tools/internal/cli"
 	"github.com/labcoreai/tokbench/weights/hub/hubtest"
 )
 
@@ -67,20 +68,19 @@ type options struct {
 	quiet                bool
 }
 
-func parse(args []string, stderr io.Writer) (*options, error) {
+const synopsis = "usage: hubserve [-addr HOST:PORT] -repo ORG/NAME=DIR [-repo ...] [-token TOKEN]\n\nServes local directories as Hugging Face Hub model repos (HF_ENDPOINT)."
+
+// parse reads the command line; -h/--help and --version are answered on
+// stdout and give cli.ErrDone.
+func parse(args []string, stdout io.Writer) (*options, error) {
 	fs := flag.NewFlagSet("hubserve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: hubserve [-addr HOST:PORT] -repo ORG/NAME=DIR [-repo ...] [-token TOKEN]\n\nServes local directories as Hugging Face Hub model repos (HF_ENDPOINT).\n\nflags:")
-		fs.PrintDefaults()
-	}
 	op := &options{}
 	fs.StringVar(&op.addr, "addr", "127.0.0.1:8765", "Hub address to listen on (HF_ENDPOINT); port 0 picks a free one")
 	fs.StringVar(&op.cdnAddr, "cdn-addr", "", "address of the CDN large files are redirected to (default: the -addr host, a free port)")
 	fs.Var(&op.repos, "repo", "ORG/NAME=DIR: serve the files under DIR as repo ORG/NAME, branch main (repeatable)")
 	fs.StringVar(&op.token, "token", "", "make every repo private: only this token (HF_TOKEN) gives access")
 	fs.BoolVar(&op.quiet, "quiet", false, "do not log requests")
-	if err := fs.Parse(args); err != nil {
+	if err := cli.Parse(fs, synopsis, args, stdout); err != nil {
 		return nil, err
 	}
 	if fs.NArg() > 0 {
@@ -100,12 +100,12 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	op, err := parse(args, stderr)
-	if errors.Is(err, flag.ErrHelp) {
+	op, err := parse(args, stdout)
+	if errors.Is(err, cli.ErrDone) {
 		return 0
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "hubserve: %v\n", err)
+		fmt.Fprintf(stderr, "hubserve: %v\n%s\n", err, cli.Hint("hubserve"))
 		return 2
 	}
 	if err := serve(ctx, op, stdout, stderr); err != nil {

@@ -157,3 +157,23 @@ func TestBadCommandLines(t *testing.T) {
 		}
 	}
 }
+
+// -h and --version exit 0 on stdout; an unknown flag is one line and a
+// pointer to --help, not the usage.
+func TestHelpVersionAndUnknownFlag(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	var out, errb bytes.Buffer
+	if code := run(ctx, []string{"-h"}, &out, &errb); code != 0 || !strings.Contains(out.String(), "-repo") || errb.Len() != 0 {
+		t.Errorf("-h: exit %d, stdout %q, stderr %q", code, out.String(), errb.String())
+	}
+	out.Reset()
+	if code := run(ctx, []string{"--version"}, &out, &errb); code != 0 || !strings.HasPrefix(out.String(), "hubserve (tokbench) ") {
+		t.Errorf("--version: exit %d, stdout %q", code, out.String())
+	}
+	out.Reset()
+	code := run(ctx, []string{"-rep", "a/b=x"}, &out, &errb)
+	if want := "hubserve: flag provided but not defined: -rep\nRun 'hubserve --help' for the list of flags.\n"; code != 2 || errb.String() != want || out.Len() != 0 {
+		t.Errorf("unknown flag: exit %d, stderr %q", code, errb.String())
+	}
+}
