@@ -3,8 +3,11 @@ package gpt
 import (
 	"fmt"
 	"math"
+	"runtime"
 	"testing"
+	"time"
 
+	"github.com/labcoreai/tokbench/gpt/cpukern"
 	"github.com/labcoreai/tokbench/sampler"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -76,6 +79,48 @@ func TestGenerateAllocatesNothingOnceSized(t *testing.T) {
 	assert.Zero(t, allocs)
 }
 
+// benchShapes are the base.toml shape and GPT-2-small, the shapes of the
+// llama.cpp comparison in README.
+var benchShapes = []struct {
+	name string
+	c    Config
+}{
+	{"base", Config{NLayer: 6, NHead: 8, NEmbd: 256, BlockSize: 512, VocabSize: 65, Bias: true}},
+	{"gpt2-small", Config{NLayer: 12, NHead: 12, NEmbd: 768, BlockSize: 1024, VocabSize: 50257, Bias: true}},
+}
+
+// BenchmarkPrefill is llama-bench's pp512: a 512-token prompt through the
+// model from an empty cache, tok/s = 512 / the time of one op, for every
+// weight type, on GOMAXPROCS threads (-cpu 1,2).
+func BenchmarkPrefill(b *testing.B) {
+	const n = 512
+	ids := make([]int, n)
+	for _, s := range benchShapes {
+		if testing.Short() && s.name != "base" {
+			continue
+		}
+		for i := range ids {
+			ids[i] = (i * 7919) % s.c.VocabSize
+		}
+		m, err := RandomModel(s.c, 1)
+		require.NoError(b, err)
+		for _, dt := range DTypes {
+			require.NoError(b, m.ConvertTo(dt))
+			b.Run(fmt.Sprintf("%s/dtype=%s/pp%d", s.name, dt, n), func(b *testing.B) {
+				cpu, err := NewCPU(m)
+				require.NoError(b, err)
+				defer cpu.Close()
+				for b.Loop() {
+					if _, err := cpu.Prefill(ids); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "tok/s")
+			})
+		}
+	}
+}
+
 // BenchmarkDecodeSplit compares, in one process, decode steps whose
 // products run on the calling core (below decodeParallelBytes) with the
 // same steps split across the pool (GOMAXPROCS workers; -cpu 1,2 checks
@@ -83,14 +128,7 @@ func TestGenerateAllocatesNothingOnceSized(t *testing.T) {
 // it with -count N to interleave the two: ratios from one run mean
 // something on a shared machine, absolute figures less.
 func BenchmarkDecodeSplit(b *testing.B) {
-	shapes := []struct {
-		name string
-		c    Config
-	}{
-		{"base", Config{NLayer: 6, NHead: 8, NEmbd: 256, BlockSize: 512, VocabSize: 65, Bias: true}},
-		{"gpt2-small", Config{NLayer: 12, NHead: 12, NEmbd: 768, BlockSize: 1024, VocabSize: 50257, Bias: true}},
-	}
-	for _, s := range shapes {
+	for _, s := range benchShapes {
 		if testing.Short() && s.name != "base" {
 			continue
 		}
@@ -101,12 +139,15 @@ func BenchmarkDecodeSplit(b *testing.B) {
 			for _, split := range []struct {
 				name  string
 				bytes int
-			}{{"inline", decodeParallelBytes}, {"pool", 0}} {
+				spin  time.Duration
+			}{{"inline", decodeParallelBytes, 0}, {"pool", 0, 0}, {"pool-spin50us", 0, 50 * time.Microsecond}, {"pool-spin200us", 0, 200 * time.Microsecond}} {
 				b.Run(fmt.Sprintf("%s/dtype=%s/%s", s.name, dt, split.name), func(b *testing.B) {
 					cpu, err := NewCPU(m)
 					require.NoError(b, err)
 					defer cpu.Close()
 					cpu.decodePar = split.bytes
+					cpu.pool.Close()
+					cpu.pool = cpukern.NewPool(runtime.GOMAXPROCS(0), split.spin)
 					_, err = cpu.Prefill([]int{1, 2, 3, 4, 5, 6, 7, 8})
 					require.NoError(b, err)
 					n := 0
