@@ -30,7 +30,7 @@ func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
 type options struct {
 	source, checkpoint, meta, repoID, repoRevision, tokenizer, config string
 	prompt, jsonOut, mdOut, device, dtype, mdLang                     string
-	warmup, gen, iters                                                int
+	warmup, gen, iters, threads                                       int
 	useKV                                                             *bool
 	stream                                                            bool
 }
@@ -67,6 +67,7 @@ func parse(args []string, stdout io.Writer) (*options, error) {
 	fs.StringVar(&op.mdOut, "md-out", "", "write the Markdown row here")
 	fs.StringVar(&op.mdLang, "md-lang", "en", "language of the Markdown header: en (upstream's script) or fr (its French benchmarks page)")
 	fs.StringVar(&op.device, "device", "cpu", "cpu or cuda")
+	fs.IntVar(&op.threads, "threads", runtime.GOMAXPROCS(0), "CPU threads (GOMAXPROCS, the CPU backend's workers); default: all the cores the process may use (tokbench addition)")
 	fs.StringVar(&op.dtype, "dtype", "fp32", "weight storage: fp32, fp16 (half the bytes read per token) or int8 (blocks of 32 with a scale each, CPU only; tokbench addition)")
 	if err := cli.Parse(fs, synopsis, args, stdout); err != nil {
 		if errors.Is(err, cli.ErrDone) {
@@ -95,6 +96,8 @@ func parse(args []string, stdout io.Writer) (*options, error) {
 		return nil, usageError{"--gen-tokens must be > 0."}
 	case op.iters <= 0:
 		return nil, usageError{"--iters must be > 0."}
+	case op.threads <= 0:
+		return nil, usageError{"--threads must be > 0."}
 	case gpt.CheckDType(op.dtype) != nil:
 		return nil, usageError{fmt.Sprintf("argument --dtype: %v", gpt.CheckDType(op.dtype))}
 	case op.device != "cpu" && op.device != "cuda":
@@ -162,6 +165,13 @@ func benchmark(op *options, stdout, stderr io.Writer) (*report.Report, string, e
 		if err != nil {
 			return nil, "", err
 		}
+		warnings, err := benchmarks.CheckConfigKeys(c)
+		if err != nil {
+			return nil, "", err
+		}
+		for _, w := range warnings {
+			fmt.Fprintln(stderr, "benchinfer: warning:", w)
+		}
 		p.Config, p.ConfigPath = c, op.config
 	}
 	if op.useKV != nil {
@@ -175,6 +185,7 @@ func benchmark(op *options, stdout, stderr io.Writer) (*report.Report, string, e
 		return nil, "", err
 	}
 	c := configs[0]
+	runtime.GOMAXPROCS(op.threads) // before the backend sizes its worker pool
 	fmt.Fprintf(stderr, "benchinfer: loading the model (%s)...\n", op.source)
 	start := time.Now()
 	r, err := benchmarks.NewRunner(c, stdout)
@@ -245,7 +256,8 @@ func buildReport(r *benchmarks.Runner, tps, prefill, decode []float64) (*report.
 			Temperature: set.Sampling.Temperature, TopK: set.Sampling.TopK, TopP: set.Sampling.TopP,
 			RepetitionPenalty: set.Sampling.RepetitionPenalty, UseKVCache: r.Config.UseKVCache},
 		Results: report.Results{Iters: len(tps), TokensPerSec: st, PerIterTokensPerSec: tps},
-		Runtime: report.Runtime{Engine: report.Engine, Go: runtime.Version(), GOOS: runtime.GOOS, GOARCH: runtime.GOARCH},
+		Runtime: report.Runtime{Engine: report.Engine, Go: runtime.Version(), GOOS: runtime.GOOS, GOARCH: runtime.GOARCH,
+			GOMAXPROCS: r.Threads()},
 	}
 	if c := commit(); c != "" {
 		rep.Commit = &c

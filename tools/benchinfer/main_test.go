@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -216,4 +217,29 @@ func TestRandomSourceMeasuresAShape(t *testing.T) {
 	m := section(t, rep, "model")
 	assert.Equal(t, "random", m["source"])
 	assert.Equal(t, 0.156288, m["params_m"])
+}
+
+// --threads sizes the CPU backend's worker pool (GOMAXPROCS); the report
+// records it as runtime.gomaxprocs. The default is every core the process
+// may use.
+func TestThreads(t *testing.T) {
+	rep, _, stderr, code := bench(t, append(local(), "--threads", "1")...)
+	require.Equal(t, 0, code, stderr)
+	assert.EqualValues(t, 1, section(t, rep, "runtime")["gomaxprocs"])
+	rep, _, stderr, code = bench(t, local()...)
+	require.Equal(t, 0, code, stderr)
+	assert.EqualValues(t, runtime.GOMAXPROCS(0), section(t, rep, "runtime")["gomaxprocs"])
+	var out, errb bytes.Buffer
+	assert.Equal(t, 2, run(append(local(), "--threads", "0"), &out, &errb))
+	assert.Contains(t, errb.String(), "benchinfer: error: --threads must be > 0.")
+}
+
+// A misspelt key of upstream's config sections is a warning naming the
+// closest key; the file is still used.
+func TestConfigTypoWarns(t *testing.T) {
+	cfg := filepath.Join(t.TempDir(), "c.toml")
+	require.NoError(t, os.WriteFile(cfg, []byte("[generation]\ntemprature = 0.5\n"), 0o644))
+	_, _, stderr, code := bench(t, append(local(), "--config", cfg)...)
+	require.Equal(t, 0, code, stderr)
+	assert.Contains(t, stderr, "benchinfer: warning: "+cfg+": [generation].temprature: unknown key, ignored (did you mean temperature?)")
 }
