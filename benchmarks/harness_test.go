@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
@@ -153,4 +155,37 @@ func TestProgress(t *testing.T) {
 	p.Iteration("x: iteration %d/%d", 3, 3)
 	assert.Empty(t, buf.String(), "no iteration line where it could split a result line")
 	assert.False(t, errors.Is(nil, gpt.ErrNoDevice))
+}
+
+// Upstream's configs/base.toml has no vocab_size: the random source takes
+// it from the meta.json (65 for the bundled model's), as upstream's
+// trainer does; without a meta.json the error is about the random source.
+func TestRandomSourceVocabFromMeta(t *testing.T) {
+	cfg := filepath.Join(t.TempDir(), "base.toml")
+	require.NoError(t, os.WriteFile(cfg, []byte("[model]\nblock_size = 16\nn_layer = 1\nn_head = 2\nn_embd = 16\n\n[generation]\nseed = null\n"), 0o644))
+	c := defaultConfig(t, map[string]string{"BENCH_SOURCE": "random", "BENCH_CONFIG": cfg, "BENCH_GEN_TOKENS": "4"})
+	r, err := NewRunner(c, &bytes.Buffer{})
+	require.NoError(t, err)
+	defer r.Close()
+	assert.Equal(t, 65, r.Loaded.Model.Config.VocabSize)
+	res, err := r.Generate(4)
+	require.NoError(t, err)
+	assert.Len(t, res.Tokens, 4)
+
+	for _, tok := range []string{"", "char"} {
+		c = defaultConfig(t, map[string]string{"BENCH_SOURCE": "random", "BENCH_CONFIG": cfg, "BENCH_TOKENIZER": tok,
+			"BENCH_META": filepath.Join(t.TempDir(), "absent.json")})
+		_, err = NewRunner(c, &bytes.Buffer{})
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), "source random")
+		assert.Contains(t, err.Error(), "no vocab_size and no meta.json gives one")
+		assert.NotContains(t, err.Error(), "checkpoint")
+	}
+	// With vocab_size but no meta.json, the char vocab is what is missing.
+	require.NoError(t, os.WriteFile(cfg, []byte("[model]\nvocab_size = 65\nblock_size = 16\nn_layer = 1\nn_head = 2\nn_embd = 16\n"), 0o644))
+	c = defaultConfig(t, map[string]string{"BENCH_SOURCE": "random", "BENCH_CONFIG": cfg, "BENCH_META": filepath.Join(t.TempDir(), "absent.json")})
+	_, err = NewRunner(c, &bytes.Buffer{})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "source random: the char tokenizer's vocab comes from a meta.json")
+	assert.NotContains(t, err.Error(), "checkpoint")
 }

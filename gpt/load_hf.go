@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 
 	"github.com/labcoreai/tokbench/weights"
@@ -85,7 +86,22 @@ func LoadRandom(cfg *weights.Config, metaPath, tokFlag string, seed uint64) (*Lo
 	if cfg == nil {
 		return nil, fmt.Errorf("gpt: source random needs a config whose [model] section gives the shape")
 	}
-	c, err := ConfigFromMap(cfg.Model, cfg.Path+": [model]")
+	meta, err := weights.FindMeta(metaPath)
+	if err != nil {
+		return nil, err
+	}
+	model := cfg.Model
+	if _, ok := model["vocab_size"]; !ok && model != nil {
+		// Upstream's configs (configs/base.toml) leave vocab_size to the
+		// data's meta.json, as its trainer does.
+		if meta == nil || meta.VocabSize <= 0 {
+			return nil, fmt.Errorf("gpt: source random: %s: [model] has no vocab_size and no meta.json gives one: "+
+				"give the data's meta.json (--meta, BENCH_META) or set vocab_size in [model]", cfg.Path)
+		}
+		model = maps.Clone(model)
+		model["vocab_size"] = int64(meta.VocabSize)
+	}
+	c, err := ConfigFromMap(model, cfg.Path+": [model]")
 	if err != nil {
 		return nil, err
 	}
@@ -96,9 +112,9 @@ func LoadRandom(cfg *weights.Config, metaPath, tokFlag string, seed uint64) (*Lo
 	if err != nil {
 		return nil, err
 	}
-	meta, err := weights.FindMeta(metaPath)
-	if err != nil {
-		return nil, err
+	if meta == nil && tokFlag != weights.TokenizerBPE {
+		return nil, fmt.Errorf("gpt: source random: the char tokenizer's vocab comes from a meta.json and none was found " +
+			"(--meta, BENCH_META, or data/meta.json): give one, or --tokenizer bpe")
 	}
 	spec, err := weights.ResolveTokenizer(tokFlag, meta, nil)
 	if err != nil {
