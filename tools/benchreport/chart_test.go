@@ -34,8 +34,9 @@ func chartReport(dtype string, kv bool, mean, lo, hi float64) *report.Report {
 // svgDoc is what the tests read from a chart: its texts and its filled
 // shapes, parsed with encoding/xml.
 type svgDoc struct {
-	texts []string
-	fills []svgShape
+	texts   []string
+	fills   []svgShape
+	strokes []svgShape // lines and outlines
 }
 
 type svgShape struct {
@@ -71,7 +72,7 @@ func parseSVG(t *testing.T, data []byte) svgDoc {
 					}
 				}
 				fill, ok := strings.CutPrefix(style, "fill:")
-				if !ok || strings.HasPrefix(fill, "none") {
+				if !ok {
 					continue
 				}
 				sh := svgShape{color: strings.SplitN(fill, ";", 2)[0], minX: math.Inf(1), minY: math.Inf(1), maxX: math.Inf(-1), maxY: math.Inf(-1)}
@@ -82,7 +83,11 @@ func parseSVG(t *testing.T, data []byte) svgDoc {
 					sh.minX, sh.maxX = math.Min(sh.minX, x), math.Max(sh.maxX, x)
 					sh.minY, sh.maxY = math.Min(sh.minY, y), math.Max(sh.maxY, y)
 				}
-				doc.fills = append(doc.fills, sh)
+				if sh.color == "none" {
+					doc.strokes = append(doc.strokes, sh)
+				} else {
+					doc.fills = append(doc.fills, sh)
+				}
 			}
 		case xml.CharData:
 			if inText {

@@ -81,7 +81,7 @@ func samples(path string) ([]string, map[string][]float64, error) {
 			if !ok {
 				continue
 			}
-			name := string(rec.Name.Full())
+			name := "Benchmark" + string(rec.Name.Full())
 			if _, seen := values[name]; !seen {
 				order = append(order, name)
 			}
