@@ -18,8 +18,8 @@ const maxSafetensorsHeader = 100 << 20
 
 // LoadSafetensors reads every tensor of a safetensors file, following the
 // format's own rules (those of the safetensors library): the header is at
-// most 100 MB of UTF-8 JSON holding one object, optionally padded with
-// whitespace; each tensor entry has exactly the fields "dtype", "shape" and
+// most 100 MB of UTF-8 JSON holding one object, starting with '{' and
+// optionally padded with whitespace; each tensor entry has exactly the fields "dtype", "shape" and
 // "data_offsets", matched case-sensitively; tensor names are distinct and
 // valid Unicode; "__metadata__", when present, maps strings to strings; and
 // the tensors' data_offsets, sorted, tile the data region from its first
@@ -237,6 +237,10 @@ func loadSafetensors(name string, r io.ReaderAt, size int64) (map[string]*Tensor
 	}
 	if !utf8.Valid(hdr) {
 		return nil, errf("header is not valid UTF-8")
+	}
+	if len(hdr) == 0 || hdr[0] != '{' {
+		// The format's rule (the library's InvalidHeaderStart).
+		return nil, errf("header does not start with '{'")
 	}
 	members, err := jsonObject(hdr)
 	if err != nil {

@@ -150,8 +150,10 @@ func TestSafetensorsReferenceRules(t *testing.T) {
 		{"invalid UTF-8 name", "{\"a\xff\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", one, "not valid UTF-8"},
 		// Two lone surrogates both decode to U+FFFD in encoding/json.
 		{"lone surrogates", `{"\ud800":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"\udc00":{"dtype":"F32","shape":[0],"data_offsets":[4,4]}}`, one, "unpaired UTF-16 surrogate"},
-		{"null header", `null`, nil, "want a JSON object, got null"},
-		{"array header", `[]`, nil, "want a JSON object, got an array"},
+		{"null header", `null`, nil, "header does not start with '{'"},
+		{"array header", `[]`, nil, "header does not start with '{'"},
+		{"leading space", ` {"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}`, one, "header does not start with '{'"},
+		{"null tensor entry", `{"__metadata__":null,"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"b":null}`, one, `tensor "b": want a JSON object, got null`},
 		{"trailing bytes", `{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}xx`, one, "data after the JSON object"},
 		{"second object", `{}{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}`, one, "data after the JSON object"},
 		{"gap", `{"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}`, append(make([]byte, 4), one...), `tensor "a" starts at byte 4 of the data region, leaving bytes 0..4 unused`},
