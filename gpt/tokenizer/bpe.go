@@ -1,7 +1,6 @@
 package tokenizer
 
 import (
-	"container/heap"
 	"fmt"
 	"strings"
 	"sync"
@@ -150,14 +149,14 @@ func (b *BPE) mergePiece(ids []int, piece string) []int {
 			return
 		}
 		if r, ok := b.ranks[piece[i:end[j]]]; ok {
-			heap.Push(&h, pair{rank: r, left: i, end: end[j]})
+			h.push(pair{rank: r, left: i, end: end[j]})
 		}
 	}
 	for i := range n - 1 {
 		push(i)
 	}
 	for len(h) > 0 {
-		p := heap.Pop(&h).(pair)
+		p := h.pop()
 		i := p.left
 		j := next[i]
 		// A stale pair: its left part was merged away, or either part
@@ -236,21 +235,51 @@ func validUTF8(s string) string {
 // neighbour, which then ended at end.
 type pair struct{ rank, left, end int }
 
-// pairHeap orders pairs by rank, then leftmost first (tiktoken's order).
+// pairHeap is a binary min-heap of pairs by rank, then leftmost first
+// (tiktoken's order). It is container/heap's algorithm without boxing
+// each pair in an interface.
 type pairHeap []pair
 
-func (h pairHeap) Len() int { return len(h) }
-func (h pairHeap) Less(a, b int) bool {
-	if h[a].rank != h[b].rank {
-		return h[a].rank < h[b].rank
+func (p pair) less(q pair) bool {
+	if p.rank != q.rank {
+		return p.rank < q.rank
 	}
-	return h[a].left < h[b].left
+	return p.left < q.left
 }
-func (h pairHeap) Swap(a, b int) { h[a], h[b] = h[b], h[a] }
-func (h *pairHeap) Push(x any)   { *h = append(*h, x.(pair)) }
-func (h *pairHeap) Pop() any {
-	old := *h
-	x := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return x
+
+func (h *pairHeap) push(p pair) {
+	*h = append(*h, p)
+	s := *h
+	for i := len(s) - 1; i > 0; {
+		parent := (i - 1) / 2
+		if !s[i].less(s[parent]) {
+			break
+		}
+		s[i], s[parent] = s[parent], s[i]
+		i = parent
+	}
+}
+
+func (h *pairHeap) pop() pair {
+	s := *h
+	top := s[0]
+	n := len(s) - 1
+	s[0] = s[n]
+	s = s[:n]
+	for i := 0; ; {
+		least, l, r := i, 2*i+1, 2*i+2
+		if l < n && s[l].less(s[least]) {
+			least = l
+		}
+		if r < n && s[r].less(s[least]) {
+			least = r
+		}
+		if least == i {
+			break
+		}
+		s[i], s[least] = s[least], s[i]
+		i = least
+	}
+	*h = s
+	return top
 }

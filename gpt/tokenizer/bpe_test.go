@@ -358,19 +358,24 @@ func TestGPT2LongRun(t *testing.T) {
 	}
 }
 
-// BenchmarkGPT2EncodeLongRun is the long piece without spaces: its cost
-// per byte should stay flat from 10 KB to 100 KB (linear up to a log).
+// BenchmarkGPT2EncodeLongRun is one long piece without spaces (letters,
+// and the other classes of the GPT-2 pattern): its cost per byte should
+// stay flat from 10 KB to 100 KB (linear up to a log).
 func BenchmarkGPT2EncodeLongRun(b *testing.B) {
 	t := mustGPT2(b)
-	for _, n := range []int{10_000, 100_000} {
-		text := strings.Repeat("a", n)
-		b.Run(fmt.Sprintf("bytes=%d", n), func(b *testing.B) {
-			b.SetBytes(int64(n))
-			for b.Loop() {
-				if _, err := t.Encode(text); err != nil {
-					b.Fatal(err)
+	for _, run := range []struct{ name, unit string }{
+		{"a", "a"}, {"ab", "ab"}, {"digits", "0123456789"}, {"punct", "!?"}, {"spaces", " "}, {"cjk", "日本語"},
+	} {
+		for _, n := range []int{10_000, 100_000} {
+			text := strings.Repeat(run.unit, n/len(run.unit))
+			b.Run(fmt.Sprintf("run=%s/bytes=%d", run.name, n), func(b *testing.B) {
+				b.SetBytes(int64(len(text)))
+				for b.Loop() {
+					if _, err := t.Encode(text); err != nil {
+						b.Fatal(err)
+					}
 				}
-			}
-		})
+			})
+		}
 	}
 }
