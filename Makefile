@@ -141,6 +141,7 @@ FUZZ_TARGETS := \
 	./gpt/tokenizer:FuzzBPERoundTrip \
 	./gpt/tokenizer:FuzzBPEDecode \
 	./tools/benchreport:FuzzMakeReport \
+	./benchmarks/report:FuzzDecode \
 	./tools/benchreport:FuzzVRAMSidecar \
 	./benchmarks:FuzzVRAMRecord
 
