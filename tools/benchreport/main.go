@@ -16,6 +16,14 @@
 // -lang, one row per configuration) is printed to standard output.
 // Any failure in the run, missing configuration key or inconsistent VRAM
 // sidecar is an error, and then nothing is written.
+//
+// Other formats (formats.go): -table llama prints llama-bench's Markdown
+// table instead of upstream's; -csv, -jsonl and -svg also write the
+// configurations as CSV, JSON Lines and a bar chart. Two modes read other
+// files, given as arguments: -merge FILE... makes one sorted table of
+// report files (tokbench's or upstream's JSON), and -compare -svg FILE
+// BASE HEAD charts two go test outputs with benchstat's medians and 95%
+// confidence intervals.
 package main
 
 import (
