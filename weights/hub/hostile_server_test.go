@@ -371,13 +371,13 @@ func TestLockWait(t *testing.T) {
 		s := newMisServer(t, true)
 		c := s.client(t)
 		c.Warn = &syncBuffer{}
-		c.LockTimeout = 150 * time.Millisecond
+		c.LockTimeout = 400 * time.Millisecond
 		l, ok, err := tryLockFile(lockOf(c, s))
 		if err != nil || !ok {
 			t.Fatalf("taking the lock: %v %v", ok, err)
 		}
 		inc := writeIncomplete(t, c, s, 1)
-		// The holder writes a byte every 30ms for 600ms (4 timeouts), then
+		// The holder writes a byte every 25ms for 1s (2.5 timeouts), then
 		// dies without finishing.
 		done := make(chan struct{})
 		go func() {
@@ -387,8 +387,8 @@ func TestLockWait(t *testing.T) {
 				t.Error(err)
 				return
 			}
-			for i := 1; i <= 20; i++ {
-				time.Sleep(30 * time.Millisecond)
+			for i := 1; i <= 40; i++ {
+				time.Sleep(25 * time.Millisecond)
 				f.Write(misData[i : i+1])
 			}
 			f.Close()
@@ -456,7 +456,7 @@ func TestTricklingBody(t *testing.T) {
 		})
 	}
 	t.Run("fast enough", func(t *testing.T) {
-		// 4 KiB every 5ms (800 KB/s) passes a 100 KB/s minimum.
+		// 4 KiB every 5ms (800 KB/s) passes a 20 KB/s minimum.
 		s := newMisServer(t, true)
 		s.get = func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Content-Length", strconv.Itoa(len(misData)))
@@ -468,7 +468,7 @@ func TestTricklingBody(t *testing.T) {
 		}
 		c := s.client(t)
 		c.ReadTimeout = 200 * time.Millisecond
-		c.MinRate = 100_000
+		c.MinRate = 20_000
 		_, err := c.Download(context.Background(), misRepo, "main", misFile)
 		mustOK(t, err)
 	})
