@@ -101,9 +101,30 @@ func llamaThreads(r *Report) string {
 
 // LlamaTest is llama-bench's test column. A generation run of gen_tokens
 // tokens is tg<gen_tokens> (llama-bench's "tg128"); prompt processing of
-// N tokens is pp<N>, and a run at cache depth d gets the suffix " @ d<d>".
+// N tokens is pp<N>, and a run at cache depth d gets the suffix " @ d<d>"
+// (llamaTestName).
 func LlamaTest(r *Report) string {
-	return fmt.Sprintf("tg%d", r.Generation.GenTokens)
+	return llamaTestName(0, r.Generation.GenTokens, 0)
+}
+
+// llamaTestName names a test as llama-bench's markdown_printer does:
+// pp<prompt> for prompt processing alone, tg<gen> for generation alone,
+// pp<prompt>+tg<gen> for both, and " @ d<depth>" after it when the
+// cache held depth tokens first.
+func llamaTestName(prompt, gen, depth int) string {
+	var s string
+	switch {
+	case prompt > 0 && gen == 0:
+		s = fmt.Sprintf("pp%d", prompt)
+	case gen > 0 && prompt == 0:
+		s = fmt.Sprintf("tg%d", gen)
+	default:
+		s = fmt.Sprintf("pp%d+tg%d", prompt, gen)
+	}
+	if depth > 0 {
+		s += fmt.Sprintf(" @ d%d", depth)
+	}
+	return s
 }
 
 // llamaTokensPerSec is llama-bench's t/s column, "avg ± sd" to 2

@@ -53,6 +53,16 @@ func TestLlamaKVColumn(t *testing.T) {
 	assert.Contains(t, got, "| threads |            test |", "the shared column list is left as it was")
 }
 
+// Test names as llama-bench's print_test writes them.
+func TestLlamaTestName(t *testing.T) {
+	assert.Equal(t, "tg128", llamaTestName(0, 128, 0))
+	assert.Equal(t, "pp512", llamaTestName(512, 0, 0))
+	assert.Equal(t, "pp512+tg128", llamaTestName(512, 128, 0))
+	assert.Equal(t, "tg128 @ d512", llamaTestName(0, 128, 512))
+	assert.Equal(t, "pp512 @ d4096", llamaTestName(512, 0, 4096))
+	assert.Equal(t, "tg256", LlamaTest(sample()))
+}
+
 func TestLlamaColumns(t *testing.T) {
 	r := sample()
 	r.Model.ParamsM = 124.439808 // GPT-2 small
