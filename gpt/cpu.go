@@ -53,15 +53,14 @@ const minParallel = 16 << 10
 
 // decodeParallelBytes is the size (weight bytes, or key and value bytes
 // for attention) below which a decode step's product or attention runs on
-// the calling goroutine alone. A decode product only streams memory: on
-// the 2-core EPYC VM of cpu-speed.md one core already reads at the full
-// memory bandwidth, and waking a parked worker (a futex call by the
-// caller, tens of microseconds before the worker runs) cost more than the
-// second core brought: base.toml's shape (products of 0.8-1 MB) decoded
-// at 1500-1900 tokens/s this way against 940-1280 with every product on
-// the pool, GPT-2-small unchanged within the noise. Prefill products
-// (compute-bound) and larger decode products still use every core.
-const decodeParallelBytes = 4 << 20
+// the calling goroutine alone. It was 4 MiB, every base.toml-shape
+// product on one core, when waking a parked worker per product measured
+// costlier than the second core brought on a quiet machine. On the shared
+// 2-core VM (load 10-16 from other jobs) BenchmarkDecodeSplit measured the
+// pool ahead, as the products are dealt in chunks and a worker that does
+// not wake in time is not waited for (Pool.Share), and int8 products are
+// compute-bound (README, CPU speed).
+const decodeParallelBytes = 64 << 10
 
 // NewCPU builds the CPU backend for m.
 func NewCPU(m *Model) (*CPU, error) {
@@ -269,18 +268,28 @@ func (b *CPU) attend(keys, vals []float32, t, attend int) {
 	b.at.keys, b.at.vals = nil, nil
 }
 
-// lnTask is LayerNorm over t rows, split across the pool.
+// lnTask is LayerNorm over t rows, dealt to the pool's workers lnChunk
+// rows at a time (Pool.Share: a worker that the OS does not run in time
+// is not waited for).
 type lnTask struct {
 	out, x []float32
 	n      *Norm
 	t, c   int
+	next   atomic.Int64 // next chunk to take
 }
 
-// Do normalises the rows of part.
+const lnChunk = 16
+
+// Do normalises chunks of rows until none is left.
 func (l *lnTask) Do(part, parts int) {
-	lo, hi := cpukern.Split(l.t, part, parts, 1)
-	for r := lo; r < hi; r++ {
-		cpukern.LayerNorm(l.out[r*l.c:(r+1)*l.c], l.x[r*l.c:(r+1)*l.c], l.n.W, l.n.B)
+	for {
+		r0 := int(l.next.Add(1)-1) * lnChunk
+		if r0 >= l.t {
+			return
+		}
+		for r := r0; r < min(l.t, r0+lnChunk); r++ {
+			cpukern.LayerNorm(l.out[r*l.c:(r+1)*l.c], l.x[r*l.c:(r+1)*l.c], l.n.W, l.n.B)
+		}
 	}
 }
 
@@ -290,9 +299,11 @@ func (b *CPU) layerNorm(out, x []float32, n *Norm, t int) {
 		cpukern.LayerNorm(out[:C], x[:C], n.W, n.B)
 		return
 	}
-	b.lt = lnTask{out: out, x: x, n: n, t: t, c: C}
-	b.pool.Run(&b.lt)
-	b.lt = lnTask{}
+	l := &b.lt
+	l.out, l.x, l.n, l.t, l.c = out, x, n, t, C
+	l.next.Store(0)
+	b.pool.Share(l)
+	l.out, l.x, l.n = nil, nil, nil
 }
 
 // rope rotates every head of vec (q or k, width C) at position pos.

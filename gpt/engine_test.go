@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"runtime"
+	"slices"
 	"testing"
 	"time"
 
@@ -121,13 +122,23 @@ func BenchmarkPrefill(b *testing.B) {
 	}
 }
 
-// BenchmarkDecodeSplit compares, in one process, decode steps whose
-// products run on the calling core (below decodeParallelBytes) with the
-// same steps split across the pool (GOMAXPROCS workers; -cpu 1,2 checks
-// both), for the base.toml shape and GPT-2-small, every weight type. Run
-// it with -count N to interleave the two: ratios from one run mean
-// something on a shared machine, absolute figures less.
+// BenchmarkDecodeSplit compares, in one process, decode steps on the
+// calling core alone (one-core), split across the pool as the backend
+// does (pool: products from decodeParallelBytes, idle workers parked at
+// once, cpukern.DefaultSpin), and the same with workers that spin 50 or
+// 200 microseconds before they park, on GOMAXPROCS threads (-cpu
+// 1,2), for the base.toml shape and GPT-2-small, every weight type. One op
+// is a round of 16 decode steps with each variant in turn, so that a
+// shared machine's load weighs on all of them alike; each variant's
+// median tok/s over the rounds is a metric.
 func BenchmarkDecodeSplit(b *testing.B) {
+	variants := []struct {
+		name  string
+		bytes int
+		spin  time.Duration
+	}{{"one-core", math.MaxInt, 0}, {"pool", decodeParallelBytes, cpukern.DefaultSpin},
+		{"spin50us", decodeParallelBytes, 50 * time.Microsecond}, {"spin200us", decodeParallelBytes, 200 * time.Microsecond}}
+	const steps = 16
 	for _, s := range benchShapes {
 		if testing.Short() && s.name != "base" {
 			continue
@@ -136,33 +147,40 @@ func BenchmarkDecodeSplit(b *testing.B) {
 		require.NoError(b, err)
 		for _, dt := range DTypes {
 			require.NoError(b, m.ConvertTo(dt))
-			for _, split := range []struct {
-				name  string
-				bytes int
-				spin  time.Duration
-			}{{"inline", decodeParallelBytes, 0}, {"pool", 0, 0}, {"pool-spin50us", 0, 50 * time.Microsecond}, {"pool-spin200us", 0, 200 * time.Microsecond}} {
-				b.Run(fmt.Sprintf("%s/dtype=%s/%s", s.name, dt, split.name), func(b *testing.B) {
+			b.Run(fmt.Sprintf("%s/dtype=%s", s.name, dt), func(b *testing.B) {
+				cpus := make([]*CPU, len(variants))
+				for i, v := range variants {
 					cpu, err := NewCPU(m)
 					require.NoError(b, err)
 					defer cpu.Close()
-					cpu.decodePar = split.bytes
+					cpu.decodePar = v.bytes
 					cpu.pool.Close()
-					cpu.pool = cpukern.NewPool(runtime.GOMAXPROCS(0), split.spin)
-					_, err = cpu.Prefill([]int{1, 2, 3, 4, 5, 6, 7, 8})
-					require.NoError(b, err)
-					n := 0
-					for b.Loop() {
-						if _, err := cpu.Decode(n % s.c.VocabSize); err != nil {
-							b.Fatal(err)
+					cpu.pool = cpukern.NewPool(runtime.GOMAXPROCS(0), v.spin)
+					cpus[i] = cpu
+				}
+				rates := make([][]float64, len(variants))
+				n := 0
+				for b.Loop() {
+					for i, cpu := range cpus {
+						if n%256 == 0 { // keep the attention short and alike
+							_, err := cpu.Prefill([]int{1, 2, 3, 4, 5, 6, 7, 8})
+							require.NoError(b, err)
 						}
-						// Keep the attention short and alike across runs.
-						if n++; n%128 == 0 {
-							_, _ = cpu.Prefill([]int{1, 2, 3, 4, 5, 6, 7, 8})
+						t0 := time.Now()
+						for k := range steps {
+							if _, err := cpu.Decode((n + k) % s.c.VocabSize); err != nil {
+								b.Fatal(err)
+							}
 						}
+						rates[i] = append(rates[i], steps/time.Since(t0).Seconds())
 					}
-					b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "tok/s")
-				})
-			}
+					n += steps
+				}
+				for i, v := range variants {
+					slices.Sort(rates[i])
+					b.ReportMetric(rates[i][len(rates[i])/2], v.name+"-tok/s")
+				}
+			})
 		}
 	}
 }
