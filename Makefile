@@ -25,6 +25,7 @@ help:
 	@echo "make compare BASE=REF  BenchmarkGenerate at REF and at the work tree (-count 10), then benchstat;"
 	@echo "                       fails on a significant slowdown over MAX_REGRESSION (default 5%; empty: never)"
 	@echo "                       (COMPARE_BENCH=REGEXP for other benchmarks, COMPARE_COUNT=N); chart: $(OUT)/compare.svg"
+	@echo "make compare-gate COMPARE_BASE=F1 COMPARE_HEAD=F2  the same table and gate on two saved go test outputs"
 	@echo "make table             community tables of README.md and docs/fr/benchmarks.md from docs/results/*.json"
 	@echo "make fixtures          regenerate the PyTorch fixtures in testdata/models (needs python3-torch)"
 	@echo "make fuzz FUZZTIME=10m run every fuzz target"
