@@ -141,6 +141,7 @@ FUZZ_TARGETS := \
 	./gpt/tokenizer:FuzzCharDecode \
 	./gpt/tokenizer:FuzzBPERoundTrip \
 	./gpt/tokenizer:FuzzBPEDecode \
+	./gpt/tokenizer:FuzzBPEMatchesTiktokenGo \
 	./tools/benchreport:FuzzMakeReport \
 	./benchmarks/report:FuzzDecode \
 	./tools/benchreport:FuzzVRAMSidecar \

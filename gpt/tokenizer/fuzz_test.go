@@ -5,9 +5,13 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	tiktoken "github.com/pkoukk/tiktoken-go"
+	tiktokenloader "github.com/pkoukk/tiktoken-go-loader"
 )
 
 // fuzzTexts are seed prompts: upstream's default prompt, the fixture
@@ -210,6 +214,40 @@ func FuzzBPEDecode(f *testing.F) {
 		}
 		if !utf8.ValidString(s) {
 			t.Fatalf("Decode(%v) = %q is not valid UTF-8", ids, s)
+		}
+	})
+}
+
+// FuzzBPEMatchesTiktokenGo compares Encode with tiktoken-go, a port of
+// tiktoken's encoder whose merge loop rescans every part (quadratic, so
+// the texts stay under 4 KB): the heap merge must pick the same pairs in
+// the same order on any text, long runs without spaces included.
+func FuzzBPEMatchesTiktokenGo(f *testing.F) {
+	for _, s := range fuzzTexts(f) {
+		f.Add(s)
+	}
+	f.Add(strings.Repeat("a", 1000))
+	f.Add(strings.Repeat("ab", 300) + strings.Repeat("!?", 200))
+	f.Add("aaaa\u00e9\u00e9\u00e9   \n\n\t 12345678901234567890 ....")
+	b, err := NewGPT2()
+	if err != nil {
+		f.Fatal(err)
+	}
+	tiktoken.SetBpeLoader(tiktokenloader.NewOfflineLoader())
+	ref, err := tiktoken.GetEncoding("r50k_base")
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if len(s) > 4096 || !utf8.ValidString(s) || strings.Contains(s, EndOfTextText) {
+			return
+		}
+		got, err := b.Encode(s)
+		if err != nil {
+			t.Fatalf("Encode(%q): %v", s, err)
+		}
+		if want := ref.Encode(s, nil, nil); !slices.Equal(got, want) {
+			t.Fatalf("Encode(%q)\n got %v\nwant %v (tiktoken-go)", s, got, want)
 		}
 	})
 }
