@@ -44,7 +44,9 @@ type Checkpoint struct {
 // allow-list of data-only globals; tensor data is read only for the tensors
 // of "model_state_dict", so an optimizer state is never loaded. Tensors must
 // be float32, float16 or bfloat16 and contiguous; tensors sharing a storage
-// (tied weights) share their Data.
+// (tied weights) share their Data, and together may hold at most twice the
+// file's size. Zip entries may not share data; of several entries with one
+// name the first is read, as torch's reader does.
 func LoadCheckpoint(path string) (*Checkpoint, error) {
 	f, err := os.Open(path)
 	if err != nil {
