@@ -96,7 +96,7 @@ func sweepChart(reports []*report.Report) ([]byte, error) {
 		bars[i] = bar{label: l, group: label(r, groupDim), value: s.Mean, lo: s.Min, hi: s.Max}
 	}
 	title := fmt.Sprintf("tokbench: %s on %s", modelTitle(reports), machineTitle(reports))
-	return drawBars(title, "tokens/s (mean, whiskers min-max)", bars, nil)
+	return drawBars(title, "mean tokens/s, whiskers from min to max", bars, nil)
 }
 
 // modelTitle describes the model of the reports, e.g. "labcore_gpt 3x64
@@ -138,17 +138,19 @@ type series struct {
 	bars []bar
 }
 
-// drawBars renders bars as an SVG chart. With a second series (compare),
+// drawBars renders bars as an SVG chart titled with title and, on a
+// second line, what the bars show. With a second series (compare),
 // each position holds the first series' bar and the second's side by
 // side, the legend naming the series; otherwise bars of the same group
 // share a colour, the legend naming the groups, and groups are set apart
 // by a gap.
-func drawBars(title, ylabel string, bars []bar, second *series) ([]byte, error) {
+func drawBars(title, shows string, bars []bar, second *series) ([]byte, error) {
 	p := plot.New()
-	p.Title.Text = title
-	p.Y.Label.Text = ylabel
+	p.Title.Text = title + "\n" + shows
+	p.Y.Label.Text = "tokens/s"
 	p.Y.Min = 0
 	p.Legend.Top = true
+	p.Legend.XOffs = -vg.Points(6) // off the right edge
 	width := vg.Points(28)
 	var ticks []plot.Tick
 	groupColor := map[string]int{}
@@ -202,7 +204,9 @@ func drawBars(title, ylabel string, bars []bar, second *series) ([]byte, error) 
 	if second != nil {
 		w = vg.Length(1.4*float64(len(bars))+1.5) * vg.Inch
 	}
-	w = max(w, 5*vg.Inch)
+	// Wide enough for the title in a font wider than the one measured
+	// (a viewer without Liberation Serif substitutes another).
+	w = max(w, 5*vg.Inch, vg.Length(7*max(len(title), len(shows)))+vg.Inch)
 	wt, err := p.WriterTo(w, 4*vg.Inch, "svg")
 	if err != nil {
 		return nil, fmt.Errorf("chart: %w", err)

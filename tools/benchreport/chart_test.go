@@ -139,6 +139,7 @@ func TestSweepChart(t *testing.T) {
 	require.NoError(t, err)
 	doc := parseSVG(t, svg)
 	assert.Contains(t, doc.texts, "tokbench: labcore_gpt 3x64 (0.156 M params) on AMD EPYC 7B13", "title: model and machine")
+	assert.Contains(t, doc.texts, "mean tokens/s, whiskers from min to max", "title: what the bars show")
 	assert.Contains(t, doc.texts, "dtype=fp32", "legend names the groups")
 	assert.Contains(t, doc.texts, "dtype=fp16")
 	assert.Equal(t, 2, count(doc.texts, "kv=on"), "each configuration's label")

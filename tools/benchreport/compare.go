@@ -143,8 +143,8 @@ func compareChart(basePath, headPath string, warn io.Writer) ([]byte, error) {
 			}
 		}
 	}
-	return drawBars("tokbench: base vs head, tokens/s (benchstat: median, 95% confidence interval)",
-		"tokens/s (median, whiskers 95% CI)", baseBars, &series{name: "head", bars: headBars})
+	return drawBars("tokbench: base vs head", "median tokens/s, whiskers at the 95% confidence interval (benchstat)",
+		baseBars, &series{name: "head", bars: headBars})
 }
 
 // nameLabels labels benchmark names by the parts that differ between

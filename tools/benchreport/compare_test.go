@@ -45,7 +45,8 @@ func TestCompareChart(t *testing.T) {
 	data, err := os.ReadFile(svgPath)
 	require.NoError(t, err)
 	doc := parseSVG(t, data)
-	assert.Contains(t, doc.texts, "tokbench: base vs head, tokens/s (benchstat: median, 95% confidence interval)")
+	assert.Contains(t, doc.texts, "tokbench: base vs head")
+	assert.Contains(t, doc.texts, "median tokens/s, whiskers at the 95% confidence interval (benchstat)")
 	for _, s := range []string{"base", "head", "kv=on", "kv=off", "101", "201", "51", "61"} {
 		assert.Equal(t, 1, count(doc.texts, s), "text %q", s)
 	}
