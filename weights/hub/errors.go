@@ -26,27 +26,35 @@ var (
 	// ErrGatedRepo: the repo is gated and the token (if any) has not been
 	// granted access.
 	ErrGatedRepo = errors.New("gated repository")
-	// ErrForbidden: the Hub refused access (403) without a more precise code.
+	// ErrForbidden: the Hub refused access (403) without a more precise
+	// code, or the download host (CDN) answered 401, the token never being
+	// sent there.
 	ErrForbidden = errors.New("access forbidden")
 	// ErrHTTP: any other unexpected HTTP status.
 	ErrHTTP = errors.New("unexpected HTTP response")
 	// ErrNetwork: the server could not be reached or the connection failed.
 	ErrNetwork = errors.New("network error")
-	// ErrTimeout: a connect, metadata or idle-read timeout expired.
+	// ErrTimeout: a connect, metadata or idle-read timeout expired, a
+	// transfer stayed below the minimum rate, or the wait for another
+	// download's lock made no progress for the lock timeout.
 	ErrTimeout = errors.New("timeout")
 	// ErrInterrupted: the transfer of a file body stopped before its end.
 	// The partial data stays in blobs/<etag>.incomplete; a rerun resumes it.
 	ErrInterrupted = errors.New("transfer interrupted")
 	// ErrIntegrity: the downloaded bytes do not match the announced size or
-	// sha256. Nothing is kept.
+	// sha256, or a gzip-encoded body is corrupt. Nothing is kept.
 	ErrIntegrity = errors.New("integrity check failed")
 	// ErrNotCached: offline mode is on (or the file is known not to exist)
 	// and the cache does not hold the requested file.
 	ErrNotCached = errors.New("file not in cache")
 	// ErrProtocol: the server's answer lacks what the Hub protocol requires
-	// (X-Repo-Commit, ETag) or holds unusable values.
+	// (X-Repo-Commit, ETag, a size) or holds unusable values: a 206 to a
+	// request without Range, an unsupported Content-Encoding, a commit other
+	// than the one asked for or than the other files' of one download, an
+	// answer that is not valid HTTP.
 	ErrProtocol = errors.New("not a Hugging Face Hub response")
-	// ErrCache: the cache directory could not be read or written.
+	// ErrCache: the cache directory could not be read or written (a full
+	// disk is named as such), or the file is larger than its free space.
 	ErrCache = errors.New("cache error")
 )
 
