@@ -110,7 +110,8 @@ table:
 		file=$${doc%%:*}; lang=$${doc##*:}; \
 		grep -qxF '$(RESULTS_BEGIN)' $$file && grep -qxF '$(RESULTS_END)' $$file || \
 			{ echo "make table: $$file lacks the marker lines"; exit 1; }; \
-		$(GO) run ./tools/benchreport -merge -lang $$lang docs/results/*.json > $$file.table.tmp; \
+		$(GO) run ./tools/benchreport -merge -lang $$lang docs/results/*.json > $$file.table.tmp || \
+			{ rm -f $$file.table.tmp; exit 1; }; \
 		awk -v b='$(RESULTS_BEGIN)' -v e='$(RESULTS_END)' -v t=$$file.table.tmp \
 			'$$0 == b { print; while ((getline l < t) > 0) print l; skip = 1; next } $$0 == e { skip = 0 } !skip' \
 			$$file > $$file.tmp && mv $$file.tmp $$file && rm -f $$file.table.tmp; \
