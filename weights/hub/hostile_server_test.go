@@ -504,6 +504,39 @@ func TestDiskFull(t *testing.T) {
 	}
 }
 
+func TestInvalidHTTPAnswers(t *testing.T) {
+	// Answers Go's HTTP client refuses: reported as invalid HTTP from a
+	// server that was reached, not as a network failure.
+	head := "HTTP/1.1 200 OK\r\nX-Repo-Commit: " + misCommit + "\r\nETag: \"abc\"\r\n"
+	for name, raw := range map[string]string{
+		"Content-Length not a number": head + "Content-Length: abc\r\n\r\n",
+		"two Content-Lengths":         head + "Content-Length: 5\r\nContent-Length: 6\r\n\r\n",
+		"negative Content-Length":     head + "Content-Length: -5\r\n\r\n",
+		"unknown Transfer-Encoding":   head + "Transfer-Encoding: foo\r\n\r\n",
+		"not HTTP":                    "garbage\r\n\r\n",
+	} {
+		t.Run(name, func(t *testing.T) {
+			s := newMisServer(t, false)
+			s.head = func(w http.ResponseWriter, r *http.Request) {
+				conn, buf, err := w.(http.Hijacker).Hijack()
+				if err != nil {
+					return
+				}
+				defer conn.Close()
+				buf.WriteString(raw)
+				buf.Flush()
+			}
+			c := s.client(t)
+			_, err := c.Download(context.Background(), misRepo, "main", misFile)
+			wantKind(t, err, ErrProtocol, "not valid HTTP")
+			if s.heads.Load() != 1 {
+				t.Errorf("%d HEAD requests, want 1", s.heads.Load())
+			}
+			cacheUntrusted(t, c, s, false)
+		})
+	}
+}
+
 func TestSizeBeyondFreeSpaceRefused(t *testing.T) {
 	// 2^60 bytes (1 EiB) fits on no disk this test runs on: refused before
 	// any byte is asked for or written.

@@ -250,12 +250,14 @@ func (c *Client) transportError(parent context.Context, w *watchdog, t target, u
 			return t.errorf(ErrTimeout, du, nil, "%s", tc.msg)
 		}
 	}
-	if strings.Contains(err.Error(), "malformed") {
+	var oe *net.OpError
+	if msg := err.Error(); !errors.As(err, &oe) && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) &&
+		(strings.Contains(msg, "malformed") || strings.Contains(msg, "transport connection broken")) {
 		// Go's HTTP client refusing the answer (a control byte in a
-		// header, a bad status line): the server was reached.
+		// header, a bad status line or Content-Length), not a failure of
+		// the connection: the server was reached.
 		return t.errorf(ErrProtocol, du, err, "the answer of %s is not valid HTTP", clip(hostOf(u)))
 	}
-	var oe *net.OpError
 	if errors.As(err, &oe) && oe.Op == "dial" && oe.Timeout() {
 		return t.errorf(ErrTimeout, du, err, "could not connect to %s within %s (connect timeout)",
 			hostOf(u), durOr(c.ConnectTimeout, DefaultConnectTimeout))
