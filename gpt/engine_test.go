@@ -128,8 +128,10 @@ func BenchmarkPrefill(b *testing.B) {
 // once, cpukern.DefaultSpin), and the same with workers that spin 50 or
 // 200 microseconds before they park, on GOMAXPROCS threads (-cpu
 // 1,2), for the base.toml shape and GPT-2-small, every weight type. One op
-// is a round of 16 decode steps with each variant in turn, so that a
-// shared machine's load weighs on all of them alike; each variant's
+// is a round of 16 decode steps with each variant in turn, the first one
+// rotating, so that a shared machine's load and the order weigh on all of
+// them alike (with -cpu 1 the variants do the same work: their spread is
+// the noise); each variant's
 // median tok/s over the rounds is a metric.
 func BenchmarkDecodeSplit(b *testing.B) {
 	variants := []struct {
@@ -160,8 +162,10 @@ func BenchmarkDecodeSplit(b *testing.B) {
 				}
 				rates := make([][]float64, len(variants))
 				n := 0
-				for b.Loop() {
-					for i, cpu := range cpus {
+				for round := 0; b.Loop(); round++ {
+					for j := range cpus {
+						i := (j + round) % len(cpus) // each variant in every position
+						cpu := cpus[i]
 						if n%256 == 0 { // keep the attention short and alike
 							_, err := cpu.Prefill([]int{1, 2, 3, 4, 5, 6, 7, 8})
 							require.NoError(b, err)
