@@ -179,7 +179,7 @@ func BenchmarkPool(b *testing.B) {
 }
 
 // BenchmarkReadBandwidth is the memory read bandwidth with one goroutine
-// and with GOMAXPROCS, over a buffer much larger than the caches: the
+// and with GOMAXPROCS, over a buffer much larger than the caches (ProbeBytes): the
 // roofline of decode (BenchmarkGenerate's roofline-% uses the GOMAXPROCS
 // figure).
 func BenchmarkReadBandwidth(b *testing.B) {
@@ -187,7 +187,7 @@ func BenchmarkReadBandwidth(b *testing.B) {
 		b.Run(fmt.Sprintf("threads=%d", threads), func(b *testing.B) {
 			var sum float64
 			for b.Loop() {
-				sum += MeasureReadBandwidth(BandwidthBufferBytes, threads, 3)
+				sum += MeasureReadBandwidth(ProbeBytes(), threads, 3)
 			}
 			b.ReportMetric(sum/float64(b.N)/1e9, "GB/s")
 		})
@@ -264,7 +264,7 @@ func BenchmarkMatVecDRAM(b *testing.B) {
 					}
 					p := cpukern.NewPool(threads, cpukern.DefaultSpin)
 					defer p.Close()
-					bw := MeasureReadBandwidth(BandwidthBufferBytes, threads, 3)
+					bw := MeasureReadBandwidth(ProbeBytes(), threads, 3)
 					c := 0
 					b.SetBytes(int64(es * n))
 					for b.Loop() {
