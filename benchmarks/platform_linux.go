@@ -5,6 +5,7 @@ package benchmarks
 import (
 	"bytes"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"runtime"
@@ -19,9 +20,8 @@ import (
 // upstream's report writes it: System-Release-Machine-with-LibcVersion,
 // e.g. "Linux-6.1.0-28-cloud-amd64-x86_64-with-glibc2.36". The glibc
 // version is read from the system's libc.so.6 (what Python's libc_ver
-// gets from confstr(CS_GNU_LIBC_VERSION)); uname's processor field, which
-// Python takes from `uname -p` and which is "unknown" (left out) on most
-// distributions, is left out.
+// gets from confstr(CS_GNU_LIBC_VERSION)); the processor is `uname -p`, as
+// Python runs it ("unknown" on most distributions, then left out).
 func PlatformOS() string { return platformOS() }
 
 var platformOS = sync.OnceValue(func() string {
@@ -39,8 +39,18 @@ var platformOS = sync.OnceValue(func() string {
 		}
 		return sb.String()
 	}
-	return pyPlatform(str(u.Sysname), str(u.Release), str(u.Machine), "", "with", glibcVersion())
+	return pyPlatform(str(u.Sysname), str(u.Release), str(u.Machine), unameProcessor(), "with", glibcVersion())
 })
+
+// unameProcessor is `uname -p`, or "" when it fails or says "unknown", as
+// Python's platform.processor() gets it on Linux.
+func unameProcessor() string {
+	out, err := exec.Command("uname", "-p").Output()
+	if p := strings.TrimSpace(string(out)); err == nil && p != "unknown" {
+		return p
+	}
+	return ""
+}
 
 // pyPlatform joins the parts as Python's platform._platform does: empty
 // parts dropped, some characters replaced, "unknown" removed, runs of '-'
