@@ -15,6 +15,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/perf/benchfmt"
 
 	"github.com/labcoreai/tokbench/gpt"
 )
@@ -188,4 +189,71 @@ func TestRandomSourceVocabFromMeta(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "source random: the char tokenizer's vocab comes from a meta.json")
 	assert.NotContains(t, err.Error(), "checkpoint")
+}
+
+// The real benchmark's output, run with -cpu 1,2 over two precisions:
+// each name (with its -GOMAXPROCS suffix) has its configuration line with
+// the facts its name says, every swept dimension is in every name, and the
+// benchfmt configuration is the same for all results, so benchstat keeps
+// one table per unit.
+func TestBenchmarkOutput(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the benchmark")
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^$", "-test.bench=^BenchmarkGenerate$", "-test.benchtime=1x", "-test.cpu=1,2")
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "BENCH_") { // the caller's settings stay out
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	cmd.Env = append(cmd.Env, "BENCH_DTYPE=fp32,fp16", "BENCH_GEN_TOKENS=4", "BENCH_WARMUP_TOKENS=0", "BENCH_PROGRESS=off")
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, string(out))
+	facts := map[string]ConfigFacts{}
+	for line := range strings.SplitSeq(string(out), "\n") {
+		if js, ok := strings.CutPrefix(line, ConfigLinePrefix); ok {
+			var f ConfigFacts
+			require.NoError(t, json.Unmarshal([]byte(js), &f), line)
+			facts[f.Name] = f
+		}
+	}
+	rd := benchfmt.NewReader(bytes.NewReader(out), "out")
+	var names []string
+	var config string
+	for rd.Scan() {
+		r, ok := rd.Result().(*benchfmt.Result)
+		if !ok {
+			continue
+		}
+		name := "Benchmark" + r.Name.String()
+		names = append(names, name)
+		f, ok := facts[name]
+		require.True(t, ok, "no configuration line for %s", name)
+		_, dtype, _ := strings.Cut(name, "/dtype=")
+		dtype, _, _ = strings.Cut(dtype, "-")
+		assert.Equal(t, dtype, f.ModelDType, name)
+		assert.Equal(t, "cpu", f.DeviceType, name)
+		_, err := time.Parse(time.RFC3339, f.Timestamp)
+		assert.NoError(t, err)
+		_, ok = r.Value("prefill-sec") // prefill-ns, tidied
+		assert.True(t, ok, "prefill-ns on %s", name)
+		_, ok = r.Value("roofline-%")
+		assert.False(t, ok, "no roofline-%% unless BENCH_ROOFLINE=on")
+		var cfg []string
+		for _, c := range r.Config {
+			if c.File {
+				cfg = append(cfg, c.Key+"="+string(c.Value))
+			}
+		}
+		if config == "" {
+			config = strings.Join(cfg, "\n")
+		}
+		assert.Equal(t, config, strings.Join(cfg, "\n"), "%s: a configuration line differs (it would split benchstat's tables)", name)
+	}
+	require.NoError(t, rd.Err())
+	assert.ElementsMatch(t, []string{
+		"BenchmarkGenerate/src=local/dev=cpu/kv=on/gen=4/dtype=fp32", "BenchmarkGenerate/src=local/dev=cpu/kv=on/gen=4/dtype=fp32-2",
+		"BenchmarkGenerate/src=local/dev=cpu/kv=on/gen=4/dtype=fp16", "BenchmarkGenerate/src=local/dev=cpu/kv=on/gen=4/dtype=fp16-2",
+	}, names)
+	assert.NotContains(t, string(out), "[tokbench]", "BENCH_PROGRESS=off")
 }
