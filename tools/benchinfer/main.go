@@ -211,7 +211,7 @@ func benchmark(op *options, stdout, stderr io.Writer) (*report.Report, string, e
 		}
 		t := float64(len(res.Tokens)) / max(res.Total.Seconds(), 1e-12)
 		tps = append(tps, t)
-		prefill = append(prefill, float64(res.Prefill.Microseconds())/1e3)
+		prefill = append(prefill, float64(res.Prefill.Nanoseconds())/1e6)
 		if d := (res.Total - res.Prefill).Seconds(); len(res.Tokens) > 1 && d > 0 {
 			decode = append(decode, float64(len(res.Tokens)-1)/d)
 		}
