@@ -122,24 +122,24 @@ func BenchmarkPrefill(b *testing.B) {
 	}
 }
 
-// BenchmarkDecodeSplit compares, in one process, decode steps on the
-// calling core alone (one-core), split across the pool as the backend
-// does (pool: products from decodeParallelBytes, idle workers parked at
-// once, cpukern.DefaultSpin), and the same with workers that spin 50 or
-// 200 microseconds before they park, on GOMAXPROCS threads (-cpu
-// 1,2), for the base.toml shape and GPT-2-small, every weight type. One op
-// is a round of 16 decode steps with each variant in turn, the first one
+// BenchmarkDecodeSplit compares, in one process, decode steps as the
+// backend runs them (default: products from decodeParallelBytes on the
+// pool), on the calling core alone (one-core), with every product and
+// the attention on the pool (pool: idle workers park at once, as
+// cpukern.DefaultSpin), and the same with workers that spin 50 or 200
+// microseconds before they park, on GOMAXPROCS threads (-cpu 1,2), for
+// the base.toml shape and GPT-2-small, every weight type. One op is a
+// round of 16 decode steps with each variant in turn, the first one
 // rotating, so that a shared machine's load and the order weigh on all of
 // them alike (with -cpu 1 the variants do the same work: their spread is
-// the noise); each variant's
-// median tok/s over the rounds is a metric.
+// the noise); each variant's median tok/s over the rounds is a metric.
 func BenchmarkDecodeSplit(b *testing.B) {
 	variants := []struct {
 		name  string
 		bytes int
 		spin  time.Duration
-	}{{"one-core", math.MaxInt, 0}, {"pool", decodeParallelBytes, cpukern.DefaultSpin},
-		{"spin50us", decodeParallelBytes, 50 * time.Microsecond}, {"spin200us", decodeParallelBytes, 200 * time.Microsecond}}
+	}{{"default", decodeParallelBytes, cpukern.DefaultSpin}, {"one-core", math.MaxInt, 0}, {"pool", 0, 0},
+		{"spin50us", 0, 50 * time.Microsecond}, {"spin200us", 0, 200 * time.Microsecond}}
 	const steps = 16
 	for _, s := range benchShapes {
 		if testing.Short() && s.name != "base" {
