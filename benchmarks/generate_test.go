@@ -89,12 +89,41 @@ func procsName(name string, procs int) string {
 // In a sweep of devices, a device that is not available is skipped with
 // the reason; a configuration that would run as an earlier one did (cuda
 // runs fp32 and fp16 storage alike in fp16) is skipped too.
+//
+// With BENCH_DEPTH, every name has a depth key, and at a depth d > 0 each
+// op is GenTokens decodes with the cache holding d synthetic tokens first
+// (llama-bench's tg128 @ d512), filled untimed before each op; prefill-ns
+// is then that fill. A depth past block_size fails naming BENCH_DEPTH;
+// kv=off with a depth is skipped (no cache to fill).
 func BenchmarkGenerate(b *testing.B) {
 	p := benchParams(b)
 	configs, err := Configs(p)
 	if err != nil {
 		b.Fatal(err)
 	}
+	printUnits(p)
+	sweep(b, p, configs, "BENCH_DEPTH", measure)
+}
+
+// BenchmarkPrompt is prompt processing (llama-bench's pp512): each op
+// prefills a seeded synthetic prompt of BENCH_PROMPT_TOKENS tokens (default
+// DefaultPromptTokens clipped to block_size) from an empty cache, with the
+// device synchronised, and reports tokens/s, the prompt tokens per second.
+// Every combination of BENCH_DEVICE, BENCH_DTYPE and BENCH_PROMPT_TOKENS is
+// a sub-benchmark, src=local/dev=cpu/prompt=512/dtype=fp32; the warmup is one
+// prefill, and the facts are printed as BenchmarkGenerate prints them.
+func BenchmarkPrompt(b *testing.B) {
+	p := benchParams(b)
+	configs, err := PromptConfigs(p)
+	if err != nil {
+		b.Fatal(err)
+	}
+	printUnits(p)
+	sweep(b, p, configs, "BENCH_PROMPT_TOKENS", measurePrompt)
+}
+
+// printUnits prints the benchfmt unit lines once per process.
+func printUnits(p *Params) {
 	unitsOnce.Do(func() {
 		fmt.Println("Unit tokens/s better=higher")
 		fmt.Println("Unit decode-tokens/s better=higher")
@@ -103,6 +132,12 @@ func BenchmarkGenerate(b *testing.B) {
 			fmt.Println("Unit roofline-% better=higher")
 		}
 	})
+}
+
+// sweep runs each configuration as a sub-benchmark named as it runs,
+// with measure; variable names the setting that a configuration which
+// does not fit the model (ErrDepth) came from.
+func sweep(b *testing.B, p *Params, configs []Config, variable string, measure func(*testing.B, *Runner)) {
 	procs := cpuList()
 	ran := map[string]string{}
 	for i, c := range configs {
@@ -117,6 +152,15 @@ func BenchmarkGenerate(b *testing.B) {
 			fmt.Printf("[tokbench] %s: %s\n", c.Name(), reason)
 			b.Run(c.Name(), func(b *testing.B) { b.Skip(reason) })
 			continue
+		}
+		if errors.Is(err, ErrDepthWithoutCache) {
+			reason := fmt.Sprintf("skipped: %v", err)
+			fmt.Printf("[tokbench] %s: %s\n", c.Name(), reason)
+			b.Run(c.Name(), func(b *testing.B) { b.Skip(reason) })
+			continue
+		}
+		if errors.Is(err, ErrDepth) {
+			b.Fatalf("%s: %s: %v", c.Name(), variable, err)
 		}
 		if err != nil {
 			b.Fatalf("%s: %v", c.Name(), err)
@@ -174,7 +218,26 @@ func measure(b *testing.B, r *Runner) {
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
+	steps := n - 1 // decodes after the first token, which the prefill gives
+	if r.Config.Depth > 0 {
+		steps = n // at depth, n decodes after the untimed fill
+	}
 	for b.Loop() {
+		if r.Config.Depth > 0 {
+			b.StopTimer()
+			start := time.Now()
+			if err := r.FillCache(); err != nil {
+				b.Fatal(err)
+			}
+			prefill += time.Since(start)
+			b.StartTimer()
+			start = time.Now()
+			if _, err := r.DecodeSteps(n); err != nil {
+				b.Fatal(err)
+			}
+			decode += time.Since(start)
+			continue
+		}
 		res, err := r.Generate(n)
 		if err != nil {
 			b.Fatal(err)
@@ -186,8 +249,8 @@ func measure(b *testing.B, r *Runner) {
 	ops := float64(b.N)
 	b.ReportMetric(ops*float64(n)/b.Elapsed().Seconds(), "tokens/s")
 	b.ReportMetric(float64(prefill.Nanoseconds())/ops, "prefill-ns")
-	if n > 1 && decode > 0 {
-		tps := ops * float64(n-1) / decode.Seconds()
+	if steps > 0 && decode > 0 {
+		tps := ops * float64(steps) / decode.Seconds()
 		b.ReportMetric(tps, "decode-tokens/s")
 		// The share of the read-bandwidth bound a decode step achieves:
 		// weight bytes read per token x decode tokens/s / bandwidth.
@@ -195,4 +258,27 @@ func measure(b *testing.B, r *Runner) {
 			b.ReportMetric(100*float64(r.Loaded.Model.WeightBytes())*tps/bw, "roofline-%")
 		}
 	}
+}
+
+// measurePrompt is one run of a prompt-processing configuration: b.Loop's
+// prefills of the synthetic prompt, timed; tokens/s is prompt tokens per
+// second.
+func measurePrompt(b *testing.B, r *Runner) {
+	if err := r.FollowThreads(); err != nil {
+		b.Fatal(err)
+	}
+	full := procsName(b.Name(), runtime.GOMAXPROCS(0))
+	runs[full]++
+	if count := flag.Lookup("test.count"); count != nil {
+		progress.Iteration("%s: iteration %d/%s", full, runs[full], count.Value)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		if err := r.PrefillPrompt(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)*float64(r.PromptTokens())/b.Elapsed().Seconds(), "tokens/s")
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -33,21 +34,70 @@ type Config struct {
 	// skips it) instead of upstream's fallback to the CPU, so that no name
 	// says cuda for a run on the CPU.
 	Sweep bool
+	// Depth is the number of tokens the KV cache holds before the timed
+	// generation (BENCH_DEPTH): a seeded synthetic prompt prefilled
+	// untimed, after which each op decodes GenTokens tokens. 0 is
+	// upstream's generation from the prompt, prefill timed. The name has
+	// a depth key when BENCH_DEPTH is set (HasDepth).
+	Depth    int
+	HasDepth bool
+	// PromptTokens is set for a prompt-processing configuration
+	// (BenchmarkPrompt): each op prefills a seeded synthetic prompt of
+	// that many tokens; GenTokens, UseKVCache and Depth do not apply.
+	// ClipPrompt says it is the default, clipped to the model's
+	// block_size, rather than asked for (which must fit in it).
+	PromptTokens int
+	ClipPrompt   bool
+}
+
+// SyntheticSeed seeds the synthetic token ids of prompt processing and of
+// the cache's depth, so every run measures the same tokens.
+const SyntheticSeed = 1337
+
+// ErrDepth is wrapped by NewRunner's errors about a configuration's
+// depth or prompt length, which the callers name by their variable or
+// flag (BENCH_DEPTH, --depth, ...).
+var ErrDepth = errors.New("does not fit the model")
+
+// ErrDepthWithoutCache is wrapped by NewRunner's error for a depth > 0
+// without the KV cache: there is no cache to fill, and a sweep skips it.
+var ErrDepthWithoutCache = errors.New("a depth needs the KV cache (kv=off has no cache to fill)")
+
+// SyntheticIDs returns n token ids drawn uniformly from [0, vocab) by a
+// PCG generator seeded with seed: a prompt whose content does not matter
+// to the speed, the same on every run.
+func SyntheticIDs(n, vocab int, seed uint64) []int {
+	rng := rand.New(rand.NewPCG(seed, seed))
+	ids := make([]int, n)
+	for i := range ids {
+		ids[i] = rng.IntN(vocab)
+	}
+	return ids
 }
 
 // Name is the configuration as benchfmt name keys, every swept dimension
 // on every name: src=local/dev=cpu/kv=on/gen=256/dtype=fp32. It names what
 // was asked for; Runner.Name names what ran.
+// A prompt-processing configuration is src=local/dev=cpu/prompt=512/dtype=fp32;
+// with BENCH_DEPTH set, a generation has depth after gen:
+// src=local/dev=cpu/kv=on/gen=128/depth=512/dtype=fp32.
 func (c Config) Name() string {
-	return configName(c.Params.Source, c.Device, c.UseKVCache, c.GenTokens, c.DType)
+	return c.name(c.Device, c.DType, c.PromptTokens)
 }
 
-func configName(src, dev string, kv bool, gen int, dtype string) string {
+func (c Config) name(dev, dtype string, prompt int) string {
+	if c.PromptTokens > 0 {
+		return fmt.Sprintf("src=%s/dev=%s/prompt=%d/dtype=%s", c.Params.Source, dev, prompt, dtype)
+	}
 	onOff := "off"
-	if kv {
+	if c.UseKVCache {
 		onOff = "on"
 	}
-	return fmt.Sprintf("src=%s/dev=%s/kv=%s/gen=%d/dtype=%s", src, dev, onOff, gen, dtype)
+	depth := ""
+	if c.HasDepth {
+		depth = fmt.Sprintf("/depth=%d", c.Depth)
+	}
+	return fmt.Sprintf("src=%s/dev=%s/kv=%s/gen=%d%s/dtype=%s", c.Params.Source, dev, onOff, c.GenTokens, depth, c.DType)
 }
 
 // Configs expands the sweep of p, resolving generation settings once.
@@ -69,9 +119,38 @@ func Configs(p *Params) ([]Config, error) {
 					return nil, fmt.Errorf("%s: [generation]: %w", p.ConfigPath, err)
 				}
 				for _, n := range p.GenTokens {
-					out = append(out, Config{Params: p, Device: dev, UseKVCache: set.UseKVCache, GenTokens: n, DType: dt,
-						Settings: set, Sweep: len(p.Devices) > 1})
+					depths := p.Depths
+					if depths == nil {
+						depths = []int{0}
+					}
+					for _, d := range depths {
+						out = append(out, Config{Params: p, Device: dev, UseKVCache: set.UseKVCache, GenTokens: n, DType: dt,
+							Settings: set, Sweep: len(p.Devices) > 1, Depth: d, HasDepth: p.Depths != nil})
+					}
 				}
+			}
+		}
+	}
+	return out, nil
+}
+
+// PromptConfigs expands the sweep of prompt processing (BenchmarkPrompt):
+// every device, dtype and prompt length of p.
+func PromptConfigs(p *Params) ([]Config, error) {
+	set, err := gpt.ResolveSettings(p.Config, gpt.Overrides{}, p.Source != "hf")
+	if err != nil {
+		return nil, fmt.Errorf("%s: [generation]: %w", p.ConfigPath, err)
+	}
+	lengths, clip := p.PromptTokens, false
+	if lengths == nil {
+		lengths, clip = []int{DefaultPromptTokens}, true
+	}
+	var out []Config
+	for _, dev := range p.Devices {
+		for _, dt := range p.DTypes {
+			for _, n := range lengths {
+				out = append(out, Config{Params: p, Device: dev, DType: dt, Settings: set, Sweep: len(p.Devices) > 1,
+					PromptTokens: n, ClipPrompt: clip, UseKVCache: true})
 			}
 		}
 	}
@@ -117,6 +196,13 @@ type Runner struct {
 	// threads is GOMAXPROCS when the backend was opened: the size of the
 	// CPU backend's worker pool.
 	threads int
+	// synthetic holds the seeded ids of the prompt of a prompt-processing
+	// configuration, or of the cache's depth.
+	synthetic []int
+	// promptTokens is the prompt length that runs (the default clipped).
+	promptTokens int
+	logits       []float32
+	decoded      []int
 }
 
 // NewRunner loads the model (once per process), opens the device and
@@ -134,6 +220,25 @@ func NewRunner(c Config, w io.Writer) (*Runner, error) {
 	}
 	if len(ids) == 0 {
 		return nil, errors.New("prompt: must produce at least one token")
+	}
+	bs := ld.Model.Config.BlockSize
+	prompt := c.PromptTokens
+	switch {
+	case c.PromptTokens > 0 && c.ClipPrompt:
+		prompt = min(prompt, bs)
+	case c.PromptTokens > bs:
+		return nil, fmt.Errorf("%d prompt tokens %w: past its block_size %d (a prefill runs at most block_size tokens)", c.PromptTokens, ErrDepth, bs)
+	case c.Depth > bs:
+		return nil, fmt.Errorf("depth %d %w: past its block_size %d (the cache holds at most block_size tokens; generation past it slides)", c.Depth, ErrDepth, bs)
+	case c.Depth > 0 && !c.UseKVCache:
+		return nil, fmt.Errorf("depth %d: %w", c.Depth, ErrDepthWithoutCache)
+	}
+	var synthetic []int
+	switch {
+	case prompt > 0:
+		synthetic = SyntheticIDs(prompt, ld.Model.Config.VocabSize, SyntheticSeed)
+	case c.Depth > 0:
+		synthetic = SyntheticIDs(c.Depth, ld.Model.Config.VocabSize, SyntheticSeed)
 	}
 	threads := runtime.GOMAXPROCS(0)
 	var b gpt.Backend
@@ -153,15 +258,87 @@ func NewRunner(c Config, w io.Writer) (*Runner, error) {
 		b.Close()
 		return nil, err
 	}
-	return &Runner{Config: c, Loaded: ld, Backend: b, Prompt: ids, gen: gpt.NewGenerator(b, ld.Model.Config), sampler: s, threads: threads}, nil
+	return &Runner{Config: c, Loaded: ld, Backend: b, Prompt: ids, gen: gpt.NewGenerator(b, ld.Model.Config), sampler: s, threads: threads,
+		synthetic: synthetic, promptTokens: prompt}, nil
 }
 
 // Name is the configuration as benchfmt name keys saying what runs: the
 // device that was opened (cpu after a fallback) and the precision it runs
 // the weights in (fp16 on cuda), e.g. src=local/dev=cpu/kv=on/gen=256/dtype=fp32.
+// A prompt-processing configuration names the prompt length that runs
+// (the default clipped to block_size).
 func (r *Runner) Name() string {
 	d := r.Backend.Device()
-	return configName(r.Config.Params.Source, d.Type, r.Config.UseKVCache, r.Config.GenTokens, d.WeightDType(r.Loaded.Model))
+	return r.Config.name(d.Type, d.WeightDType(r.Loaded.Model), r.promptTokens)
+}
+
+// PromptTokens is the length of the synthetic prompt a prompt-processing
+// configuration prefills (the default clipped to block_size), else 0.
+func (r *Runner) PromptTokens() int { return r.promptTokens }
+
+// SyntheticIDs are the seeded ids of the synthetic prompt of a
+// prompt-processing configuration, or of the cache's depth; nil for
+// upstream's generation. The slice is the runner's own.
+func (r *Runner) SyntheticIDs() []int { return r.synthetic }
+
+// sync waits for the backend's queued work, where it is asynchronous.
+func (r *Runner) sync() error {
+	if sy, ok := r.Backend.(gpt.Synchronizer); ok {
+		return sy.Sync()
+	}
+	return nil
+}
+
+// PrefillPrompt is one op of prompt processing: the synthetic prompt
+// prefilled from an empty cache, with the device synchronised.
+func (r *Runner) PrefillPrompt() error {
+	if r.promptTokens == 0 {
+		return errors.New("benchmarks: PrefillPrompt on a configuration without prompt tokens")
+	}
+	if _, err := r.Backend.Prefill(r.synthetic); err != nil {
+		return err
+	}
+	return r.sync()
+}
+
+// FillCache is the untimed part of a generation at depth: the cache is
+// emptied and the Depth synthetic tokens prefilled, with the device
+// synchronised. DecodeSteps continues from it.
+func (r *Runner) FillCache() error {
+	if r.Config.Depth == 0 {
+		return errors.New("benchmarks: FillCache on a configuration without depth")
+	}
+	logits, err := r.Backend.Prefill(r.synthetic)
+	if err != nil {
+		return err
+	}
+	r.logits = logits
+	return r.sync()
+}
+
+// DecodeSteps is the timed part of a generation at depth: n times, a
+// token sampled from the last logits (the sampler reset first, as a
+// generation does) is decoded against the cache under the sliding-window
+// rules, as llama-bench's tg runs n decodes; the device is synchronised
+// at the end. It returns the decoded tokens (the slice is reused by the
+// next call). FillCache must run before each call.
+func (r *Runner) DecodeSteps(n int) ([]int, error) {
+	if r.logits == nil {
+		return nil, errors.New("benchmarks: DecodeSteps without FillCache")
+	}
+	r.sampler.Reset()
+	r.decoded = r.decoded[:0]
+	logits := r.logits
+	r.logits = nil
+	for range n {
+		tok := r.sampler.Sample(logits)
+		r.decoded = append(r.decoded, tok)
+		var err error
+		if logits, err = r.Backend.Decode(tok); err != nil {
+			return nil, err
+		}
+	}
+	return r.decoded, r.sync()
 }
 
 // FollowThreads reopens a CPU backend whose worker pool was sized for
@@ -191,11 +368,24 @@ func (r *Runner) Generate(n int) (gpt.Result, error) {
 	return r.gen.Generate(r.Prompt, n, r.Config.UseKVCache, r.sampler)
 }
 
-// Warmup runs the untimed warmup generation (none when WarmupTokens is 0)
-// and then resets the device's peak-memory counter.
+// Warmup runs the untimed warmup (none when WarmupTokens is 0) and then
+// resets the device's peak-memory counter: a generation of WarmupTokens,
+// and for prompt processing a prefill of the synthetic prompt, and at a
+// depth the cache filled and WarmupTokens decoded.
 func (r *Runner) Warmup() error {
 	if n := r.Config.Params.WarmupTokens; n > 0 {
-		if _, err := r.Generate(n); err != nil {
+		var err error
+		switch {
+		case r.promptTokens > 0:
+			err = r.PrefillPrompt()
+		case r.Config.Depth > 0:
+			if err = r.FillCache(); err == nil {
+				_, err = r.DecodeSteps(n)
+			}
+		default:
+			_, err = r.Generate(n)
+		}
+		if err != nil {
 			return fmt.Errorf("warmup: %w", err)
 		}
 	}

@@ -24,7 +24,8 @@ import (
 )
 
 // Params are the benchmark's inputs. Lists (Devices, UseKVCache, GenTokens,
-// DTypes) span a sweep: every combination is one configuration.
+// DTypes, Depths; PromptTokens for BenchmarkPrompt) span a sweep: every
+// combination is one configuration.
 type Params struct {
 	Source       string // local, hf or random
 	Checkpoint   string
@@ -45,7 +46,15 @@ type Params struct {
 	// then gpt.ResolveSettings decides (config, then source).
 	UseKVCache []bool
 	DTypes     []string
-	VRAMOut    string
+	// PromptTokens are the lengths of BenchmarkPrompt's synthetic prompts
+	// (BENCH_PROMPT_TOKENS); nil when unset: then DefaultPromptTokens,
+	// clipped to the model's block_size.
+	PromptTokens []int
+	// Depths are the numbers of tokens the KV cache holds before a timed
+	// generation (BENCH_DEPTH); nil when unset: then the generation is
+	// upstream's, from the prompt, and names have no depth key.
+	Depths  []int
+	VRAMOut string
 	// Roofline asks BenchmarkGenerate for roofline-% (BENCH_ROOFLINE),
 	// which costs a memory bandwidth probe.
 	Roofline bool
@@ -61,6 +70,10 @@ const (
 	DefaultCheckpoint = "testdata/models/learned_bias/ckpt.pt"
 	DefaultMeta       = "testdata/models/learned_bias/meta.json"
 	DefaultVRAMOut    = "outputs/vram.json"
+	// DefaultPromptTokens is BenchmarkPrompt's prompt length when
+	// BENCH_PROMPT_TOKENS is unset (llama-bench's pp512), clipped to the
+	// model's block_size.
+	DefaultPromptTokens = 512
 )
 
 // EnvVars lists the environment variables ParamsFromEnv reads, each with
@@ -72,6 +85,7 @@ var EnvVars = []struct{ Env, Key string }{
 	{"BENCH_WARMUP_TOKENS", "warmup_tokens"}, {"BENCH_GEN_TOKENS", "gen_tokens"},
 	{"BENCH_USE_KV_CACHE", "use_kv_cache"}, {"BENCH_DTYPE", "dtype"}, {"BENCH_VRAM_OUT", "vram_out"},
 	{"BENCH_ROOFLINE", "roofline"}, {"BENCH_PROGRESS", "progress"},
+	{"BENCH_PROMPT_TOKENS", "prompt_tokens"}, {"BENCH_DEPTH", "depth"},
 }
 
 // ParamsFromEnv resolves the parameters: each BENCH_* variable of getenv,
@@ -150,6 +164,16 @@ func ParamsFromEnv(getenv func(string) string, root string) (Params, error) {
 	}
 	if p.GenTokens, err = list(get, "BENCH_GEN_TOKENS", []int{256}, positiveInt); err != nil {
 		return p, err
+	}
+	if _, _, ok := get("BENCH_PROMPT_TOKENS"); ok {
+		if p.PromptTokens, err = list(get, "BENCH_PROMPT_TOKENS", nil, positiveInt); err != nil {
+			return p, err
+		}
+	}
+	if _, _, ok := get("BENCH_DEPTH"); ok {
+		if p.Depths, err = list(get, "BENCH_DEPTH", nil, nonNegativeInt); err != nil {
+			return p, err
+		}
 	}
 	if v, where, ok := get("BENCH_WARMUP_TOKENS"); ok {
 		n, err := strconv.Atoi(strings.TrimSpace(v))
@@ -346,6 +370,14 @@ func positiveInt(s string) (int, error) {
 	n, err := strconv.Atoi(s)
 	if err != nil || n <= 0 {
 		return 0, fmt.Errorf("want an integer > 0, got %q", s)
+	}
+	return n, nil
+}
+
+func nonNegativeInt(s string) (int, error) {
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("want an integer >= 0, got %q", s)
 	}
 	return n, nil
 }
