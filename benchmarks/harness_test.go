@@ -38,7 +38,14 @@ func TestRunnerFollowsGOMAXPROCS(t *testing.T) {
 	r, err := NewRunner(defaultConfig(t, nil), &bytes.Buffer{})
 	require.NoError(t, err)
 	defer r.Close()
+	// Workers of backends closed by earlier tests may still be exiting:
+	// count once the number of goroutines has settled.
 	alone := runtime.NumGoroutine() // a pool of 1 has no workers
+	for settled := time.Now(); time.Since(settled) < 200*time.Millisecond; time.Sleep(time.Millisecond) {
+		if n := runtime.NumGoroutine(); n != alone {
+			alone, settled = n, time.Now()
+		}
+	}
 	for _, n := range []int{3, 1, 4, 2} {
 		runtime.GOMAXPROCS(n)
 		require.NoError(t, r.FollowThreads())

@@ -103,8 +103,22 @@ func llamaThreads(r *Report) string {
 // tokens is tg<gen_tokens> (llama-bench's "tg128"); prompt processing of
 // N tokens is pp<N>, and a run at cache depth d gets the suffix " @ d<d>"
 // (llamaTestName).
+// The pp<N> row of a report that measured prompt processing has
+// gen_tokens 0 (promptRow).
 func LlamaTest(r *Report) string {
-	return llamaTestName(0, r.Generation.GenTokens, 0)
+	if r.Generation.GenTokens == 0 {
+		return llamaTestName(r.Generation.PromptTokens, 0, 0)
+	}
+	return llamaTestName(0, r.Generation.GenTokens, r.Generation.Depth)
+}
+
+// promptRow is the report of r's prompt processing alone, for its pp<N>
+// row of the llama table: t/s is results.prompt_tokens_per_sec.
+func promptRow(r *Report) *Report {
+	p := *r
+	p.Generation.GenTokens, p.Generation.Depth = 0, 0
+	p.Results.TokensPerSec = *r.Results.PromptTokensPerSec
+	return &p
 }
 
 // llamaTestName names a test as llama-bench's markdown_printer does:
@@ -140,8 +154,11 @@ func llamaTokensPerSec(r *Report) string {
 
 // LlamaMarkdown returns the reports as llama-bench's Markdown table
 // (llama-bench -o md): the same columns, headers, widths and alignment,
-// one row per report, each line ending in a newline. A kv column (on/off)
-// comes before test when some report ran without the KV cache.
+// one row per report, each line ending in a newline, and before it a
+// pp<N> row for a report that measured prompt processing too
+// (results.prompt_tokens_per_sec), as llama-bench prints pp512 before
+// tg128. A kv column (on/off) comes before test when some report ran
+// without the KV cache.
 func LlamaMarkdown(reports ...*Report) (string, error) {
 	if len(reports) == 0 {
 		return "", errors.New("report: no reports for the llama table")
@@ -175,14 +192,25 @@ func LlamaMarkdown(reports ...*Report) (string, error) {
 		if r == nil {
 			return "", fmt.Errorf("report %d: nil", i)
 		}
-		b.WriteString("|")
-		for _, c := range columns {
-			// Go pads by characters where llama-bench's printf pads by
-			// bytes (and widens t/s by one for the two-byte "±"): the
-			// same widths give the same text.
-			fmt.Fprintf(&b, " %*s |", c.width, c.value(r))
+		rows := []*Report{r}
+		if r.Results.PromptTokensPerSec != nil {
+			rows = []*Report{promptRow(r), r}
 		}
-		b.WriteString("\n")
+		for _, r := range rows {
+			writeLlamaRow(&b, columns, r)
+		}
 	}
 	return b.String(), nil
+}
+
+// writeLlamaRow writes r's row of the llama table.
+func writeLlamaRow(b *strings.Builder, columns []llamaColumn, r *Report) {
+	b.WriteString("|")
+	for _, c := range columns {
+		// Go pads by characters where llama-bench's printf pads by
+		// bytes (and widens t/s by one for the two-byte "±"): the
+		// same widths give the same text.
+		fmt.Fprintf(b, " %*s |", c.width, c.value(r))
+	}
+	b.WriteString("\n")
 }

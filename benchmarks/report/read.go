@@ -71,6 +71,8 @@ type (
 		RepetitionPenalty *float64 `json:"repetition_penalty"`
 		UseKVCache        *bool    `json:"use_kv_cache"`
 		Stream            *bool    `json:"stream"`
+		PromptTokens      *int     `json:"prompt_tokens"`
+		Depth             *int     `json:"depth"`
 	}
 	rawStats struct {
 		Mean   *float64 `json:"mean"`
@@ -85,6 +87,7 @@ type (
 		PerIter            []float64 `json:"per_iter_tokens_per_sec"`
 		PrefillMS          *rawStats `json:"prefill_ms"`
 		DecodeTokensPerSec *rawStats `json:"decode_tokens_per_sec"`
+		PromptTokensPerSec *rawStats `json:"prompt_tokens_per_sec"`
 	}
 	rawRuntime struct {
 		Engine     *string `json:"engine"`
@@ -239,6 +242,12 @@ func decodeOne(data []byte, where string) (Entry, error) {
 		if g.Stream != nil { // upstream's summary page leaves it out
 			r.Generation.Stream = *g.Stream
 		}
+		if g.PromptTokens != nil {
+			r.Generation.PromptTokens = *g.PromptTokens
+		}
+		if g.Depth != nil {
+			r.Generation.Depth = *g.Depth
+		}
 	}
 	if res := raw.Results; need("results", res != nil) {
 		setInt(&r.Results.Iters, res.Iters, "results.iters", need)
@@ -257,6 +266,10 @@ func decodeOne(data []byte, where string) (Entry, error) {
 		if res.DecodeTokensPerSec != nil {
 			s := stats(res.DecodeTokensPerSec, "results.decode_tokens_per_sec", need)
 			r.Results.DecodeTokensPerSec = &s
+		}
+		if res.PromptTokensPerSec != nil {
+			s := stats(res.PromptTokensPerSec, "results.prompt_tokens_per_sec", need)
+			r.Results.PromptTokensPerSec = &s
 		}
 	}
 	if len(missing) > 0 {

@@ -87,6 +87,14 @@ type Generation struct {
 	UseKVCache        bool
 	// Stream is always false in upstream's reports.
 	Stream bool
+	// PromptTokens (added key "prompt_tokens") is the length of the
+	// synthetic prompt whose processing Results.PromptTokensPerSec
+	// measures; 0 when none was measured, and then the key is omitted.
+	PromptTokens int
+	// Depth (added key "depth") is the number of tokens the KV cache held
+	// before each timed generation, llama-bench's -d; 0, and the key
+	// omitted, for upstream's generation from the prompt.
+	Depth int
 }
 
 // Stats summarises per-iteration measurements.
@@ -114,6 +122,10 @@ type Results struct {
 	// DecodeTokensPerSec (added key) summarises decode-only throughput;
 	// omitted when nil.
 	DecodeTokensPerSec *Stats
+	// PromptTokensPerSec (added key "prompt_tokens_per_sec") summarises
+	// prompt processing: Generation.PromptTokens prefilled per second,
+	// one value per timed prefill; set exactly when PromptTokens is.
+	PromptTokensPerSec *Stats
 }
 
 // Runtime is the added "runtime" object.
@@ -243,6 +255,19 @@ func (r *Report) Validate() error {
 	if res.DecodeTokensPerSec != nil {
 		checkStats("results.decode_tokens_per_sec", *res.DecodeTokensPerSec)
 	}
+	switch {
+	case g.PromptTokens < 0:
+		bad("generation.prompt_tokens", "%d is negative", g.PromptTokens)
+	case g.PromptTokens > 0 && res.PromptTokensPerSec == nil:
+		bad("results.prompt_tokens_per_sec", "missing with generation.prompt_tokens %d", g.PromptTokens)
+	case g.PromptTokens == 0 && res.PromptTokensPerSec != nil:
+		bad("generation.prompt_tokens", "missing with results.prompt_tokens_per_sec")
+	case res.PromptTokensPerSec != nil:
+		checkStats("results.prompt_tokens_per_sec", *res.PromptTokensPerSec)
+	}
+	if g.Depth < 0 {
+		bad("generation.depth", "%d is negative", g.Depth)
+	}
 	if res.PerIterTokensPerSec != nil {
 		if len(res.PerIterTokensPerSec) != res.Iters {
 			bad("results.per_iter_tokens_per_sec", "%d values for %d iterations", len(res.PerIterTokensPerSec), res.Iters)
@@ -310,7 +335,25 @@ func (r *Report) tree() node {
 	if r.Results.DecodeTokensPerSec != nil {
 		results.add("decode_tokens_per_sec", stats(*r.Results.DecodeTokensPerSec))
 	}
+	if r.Results.PromptTokensPerSec != nil {
+		results.add("prompt_tokens_per_sec", stats(*r.Results.PromptTokensPerSec))
+	}
 	g := r.Generation
+	generation := newObject().
+		add("prompt", strNode(g.Prompt)).
+		add("gen_tokens", intNode(g.GenTokens)).
+		add("temperature", floatNode(g.Temperature)).
+		add("top_k", intNode(g.TopK)).
+		add("top_p", floatNode(g.TopP)).
+		add("repetition_penalty", floatNode(g.RepetitionPenalty)).
+		add("use_kv_cache", boolNode(g.UseKVCache)).
+		add("stream", boolNode(g.Stream))
+	if g.PromptTokens != 0 {
+		generation.add("prompt_tokens", intNode(g.PromptTokens))
+	}
+	if g.Depth != 0 {
+		generation.add("depth", intNode(g.Depth))
+	}
 	return newObject().
 		add("timestamp", strNode(isoformat(r.Timestamp))).
 		add("commit", optStr(r.Commit)).
@@ -325,15 +368,7 @@ func (r *Report) tree() node {
 			add("n_head", intNode(r.Model.NHead)).
 			add("n_embd", intNode(r.Model.NEmbd)).
 			add("dtype", strNode(r.Model.DType)).n).
-		add("generation", newObject().
-			add("prompt", strNode(g.Prompt)).
-			add("gen_tokens", intNode(g.GenTokens)).
-			add("temperature", floatNode(g.Temperature)).
-			add("top_k", intNode(g.TopK)).
-			add("top_p", floatNode(g.TopP)).
-			add("repetition_penalty", floatNode(g.RepetitionPenalty)).
-			add("use_kv_cache", boolNode(g.UseKVCache)).
-			add("stream", boolNode(g.Stream)).n).
+		add("generation", generation.n).
 		add("results", results.n).
 		add("runtime", newObject().
 			add("engine", strNode(r.Runtime.Engine)).
