@@ -30,7 +30,7 @@ func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
 type options struct {
 	source, checkpoint, meta, repoID, repoRevision, tokenizer, config string
 	prompt, jsonOut, mdOut, device, dtype, mdLang                     string
-	warmup, gen, iters, threads                                       int
+	warmup, gen, iters, threads, promptTokens, depth                  int
 	useKV                                                             *bool
 	stream                                                            bool
 }
@@ -58,6 +58,8 @@ func parse(args []string, stdout io.Writer) (*options, error) {
 	fs.IntVar(&op.warmup, "warmup-tokens", 64, "tokens of the untimed warmup generation")
 	fs.IntVar(&op.gen, "gen-tokens", 256, "tokens per timed generation")
 	fs.IntVar(&op.iters, "iters", 3, "number of timed generations")
+	fs.IntVar(&op.promptTokens, "prompt-tokens", 0, "also measure prompt processing: --iters prefills of a seeded synthetic prompt of N tokens (<= block_size), as results.prompt_tokens_per_sec (tokbench addition; llama-bench's pp512)")
+	fs.IntVar(&op.depth, "depth", 0, "the KV cache holds a seeded synthetic prompt of this many tokens (<= block_size) before each timed generation, which then times gen-tokens decodes (tokbench addition; llama-bench's -d)")
 	on, off := true, false
 	fs.BoolFunc("use-kv-cache", "use the KV cache (default: config, else on for local, off for hf)", func(string) error { op.useKV = &on; return nil })
 	fs.BoolFunc("no-use-kv-cache", "do not use the KV cache", func(string) error { op.useKV = &off; return nil })
@@ -96,6 +98,10 @@ func parse(args []string, stdout io.Writer) (*options, error) {
 		return nil, usageError{"--gen-tokens must be > 0."}
 	case op.iters <= 0:
 		return nil, usageError{"--iters must be > 0."}
+	case op.promptTokens < 0:
+		return nil, usageError{"--prompt-tokens must be >= 0."}
+	case op.depth < 0:
+		return nil, usageError{"--depth must be >= 0."}
 	case op.threads <= 0:
 		return nil, usageError{"--threads must be > 0."}
 	case gpt.CheckDType(op.dtype) != nil:
@@ -177,6 +183,12 @@ func benchmark(op *options, stdout, stderr io.Writer) (*report.Report, string, e
 	if op.useKV != nil {
 		p.UseKVCache = []bool{*op.useKV}
 	}
+	if op.depth > 0 {
+		p.Depths = []int{op.depth}
+	}
+	if op.promptTokens > 0 {
+		p.PromptTokens = []int{op.promptTokens}
+	}
 	if op.stream {
 		fmt.Fprintln(stdout, "Note: --stream requested, but benchmark forces stream=False for comparable timing.")
 	}
@@ -189,10 +201,21 @@ func benchmark(op *options, stdout, stderr io.Writer) (*report.Report, string, e
 	fmt.Fprintf(stderr, "benchinfer: loading the model (%s)...\n", op.source)
 	start := time.Now()
 	r, err := benchmarks.NewRunner(c, stdout)
+	if errors.Is(err, benchmarks.ErrDepth) || errors.Is(err, benchmarks.ErrDepthWithoutCache) {
+		return nil, "", fmt.Errorf("--depth: %w", err)
+	}
 	if err != nil {
 		return nil, "", err
 	}
 	defer r.Close()
+	var pp []float64
+	if op.promptTokens > 0 {
+		// Prompt processing first, on its own backend, closed before the
+		// generation's warmup resets the peak-memory counter.
+		if pp, err = promptProcessing(p, op, stdout, stderr); err != nil {
+			return nil, "", err
+		}
+	}
 	for _, w := range r.Loaded.Warnings {
 		fmt.Fprintln(stderr, "benchinfer: warning:", w)
 	}
@@ -205,24 +228,82 @@ func benchmark(op *options, stdout, stderr io.Writer) (*report.Report, string, e
 	}
 	var tps, prefill, decode []float64
 	for i := range op.iters {
-		res, err := r.Generate(op.gen)
-		if err != nil {
-			return nil, "", err
+		var t float64
+		if op.depth > 0 {
+			// The cache filled untimed, then gen-tokens decodes timed.
+			start := time.Now()
+			if err := r.FillCache(); err != nil {
+				return nil, "", err
+			}
+			prefill = append(prefill, float64(time.Since(start).Nanoseconds())/1e6)
+			start = time.Now()
+			toks, err := r.DecodeSteps(op.gen)
+			if err != nil {
+				return nil, "", err
+			}
+			t = float64(len(toks)) / max(time.Since(start).Seconds(), 1e-12)
+			decode = append(decode, t)
+		} else {
+			res, err := r.Generate(op.gen)
+			if err != nil {
+				return nil, "", err
+			}
+			t = float64(len(res.Tokens)) / max(res.Total.Seconds(), 1e-12)
+			prefill = append(prefill, float64(res.Prefill.Nanoseconds())/1e6)
+			if d := (res.Total - res.Prefill).Seconds(); len(res.Tokens) > 1 && d > 0 {
+				decode = append(decode, float64(len(res.Tokens)-1)/d)
+			}
 		}
-		t := float64(len(res.Tokens)) / max(res.Total.Seconds(), 1e-12)
 		tps = append(tps, t)
-		prefill = append(prefill, float64(res.Prefill.Nanoseconds())/1e6)
-		if d := (res.Total - res.Prefill).Seconds(); len(res.Tokens) > 1 && d > 0 {
-			decode = append(decode, float64(len(res.Tokens)-1)/d)
-		}
 		fmt.Fprintf(stderr, "benchinfer: iteration %d/%d: %.2f tok/s\n", i+1, op.iters, t)
 	}
 	rep, err := buildReport(r, tps, prefill, decode)
 	if err != nil {
 		return nil, "", err
 	}
+	rep.Generation.Depth = op.depth
+	if pp != nil {
+		s, err := report.NewStats(pp)
+		if err != nil {
+			return nil, "", fmt.Errorf("prompt tokens/s: %w", err)
+		}
+		rep.Generation.PromptTokens = op.promptTokens
+		rep.Results.PromptTokensPerSec = &s
+	}
 	md, err := report.Markdown(report.Lang(op.mdLang), rep)
 	return rep, md, err
+}
+
+// promptProcessing measures --iters prefills of a synthetic prompt of
+// --prompt-tokens tokens, after a warmup prefill (none with
+// --warmup-tokens 0), and returns the prompt tokens/s of each.
+func promptProcessing(p *benchmarks.Params, op *options, stdout, stderr io.Writer) ([]float64, error) {
+	configs, err := benchmarks.PromptConfigs(p)
+	if err != nil {
+		return nil, err
+	}
+	r, err := benchmarks.NewRunner(configs[0], io.Discard) // a fallback was announced by the generation's runner
+	if errors.Is(err, benchmarks.ErrDepth) {
+		return nil, fmt.Errorf("--prompt-tokens: %w", err)
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	if err := r.Warmup(); err != nil {
+		return nil, err
+	}
+	var pp []float64
+	for i := range op.iters {
+		start := time.Now()
+		if err := r.PrefillPrompt(); err != nil {
+			return nil, err
+		}
+		t := float64(op.promptTokens) / max(time.Since(start).Seconds(), 1e-12)
+		pp = append(pp, t)
+		fmt.Fprintf(stderr, "benchinfer: prompt processing %d/%d: %d tokens, %.2f tok/s\n", i+1, op.iters, op.promptTokens, t)
+	}
+	return pp, nil
 }
 
 // commit is the tokbench commit of the report: the one this binary was
