@@ -102,7 +102,7 @@ func BenchmarkGenerate(b *testing.B) {
 		b.Fatal(err)
 	}
 	printUnits(p)
-	sweep(b, p, configs, "BENCH_DEPTH", measure)
+	sweep(b, p, configs, "BENCH_DEPTH", measure, true)
 }
 
 // BenchmarkPrompt is prompt processing (llama-bench's pp512): each op
@@ -112,6 +112,7 @@ func BenchmarkGenerate(b *testing.B) {
 // Every combination of BENCH_DEVICE, BENCH_DTYPE and BENCH_PROMPT_TOKENS is
 // a sub-benchmark, src=local/dev=cpu/prompt=512/dtype=fp32; the warmup is one
 // prefill, and the facts are printed as BenchmarkGenerate prints them.
+// Its peak device memory is not written to the VRAM sidecar.
 func BenchmarkPrompt(b *testing.B) {
 	p := benchParams(b)
 	configs, err := PromptConfigs(p)
@@ -119,7 +120,7 @@ func BenchmarkPrompt(b *testing.B) {
 		b.Fatal(err)
 	}
 	printUnits(p)
-	sweep(b, p, configs, "BENCH_PROMPT_TOKENS", measurePrompt)
+	sweep(b, p, configs, "BENCH_PROMPT_TOKENS", measurePrompt, false)
 }
 
 // printUnits prints the benchfmt unit lines once per process.
@@ -136,8 +137,10 @@ func printUnits(p *Params) {
 
 // sweep runs each configuration as a sub-benchmark named as it runs,
 // with measure; variable names the setting that a configuration which
-// does not fit the model (ErrDepth) came from.
-func sweep(b *testing.B, p *Params, configs []Config, variable string, measure func(*testing.B, *Runner)) {
+// does not fit the model (ErrDepth) came from. With vram, peak device
+// memory goes to the VRAM sidecar (the report's vram_peak_mib is the
+// generation's).
+func sweep(b *testing.B, p *Params, configs []Config, variable string, measure func(*testing.B, *Runner), vram bool) {
 	procs := cpuList()
 	ran := map[string]string{}
 	for i, c := range configs {
@@ -189,7 +192,7 @@ func sweep(b *testing.B, p *Params, configs []Config, variable string, measure f
 			fmt.Println(r.ConfigLine(procsName(b.Name()+"/"+name, n), now))
 		}
 		b.Run(name, func(b *testing.B) { measure(b, r) })
-		if peak, ok := r.PeakBytes(); ok {
+		if peak, ok := r.PeakBytes(); ok && vram {
 			if err := sidecar.Record(b.Name()+"/"+name, r.Backend.Device().Name, peak); err != nil {
 				b.Error(err)
 			}

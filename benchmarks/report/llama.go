@@ -157,7 +157,8 @@ func llamaTokensPerSec(r *Report) string {
 // one row per report, each line ending in a newline, and before it a
 // pp<N> row for a report that measured prompt processing too
 // (results.prompt_tokens_per_sec), as llama-bench prints pp512 before
-// tg128. A kv column (on/off) comes before test when some report ran
+// tg128; reports that share one (the generations of one sweep) print it
+// once. A kv column (on/off) comes before test when some report ran
 // without the KV cache.
 func LlamaMarkdown(reports ...*Report) (string, error) {
 	if len(reports) == 0 {
@@ -188,29 +189,33 @@ func LlamaMarkdown(reports ...*Report) (string, error) {
 		fmt.Fprintf(&b, " %s%s |", strings.Repeat("-", w-1), end)
 	}
 	b.WriteString("\n")
+	ppRows := map[string]bool{}
 	for i, r := range reports {
 		if r == nil {
 			return "", fmt.Errorf("report %d: nil", i)
 		}
-		rows := []*Report{r}
 		if r.Results.PromptTokensPerSec != nil {
-			rows = []*Report{promptRow(r), r}
+			// Reports of one run share its prompt processing: once.
+			if row := llamaRow(columns, promptRow(r)); !ppRows[row] {
+				ppRows[row] = true
+				b.WriteString(row)
+			}
 		}
-		for _, r := range rows {
-			writeLlamaRow(&b, columns, r)
-		}
+		b.WriteString(llamaRow(columns, r))
 	}
 	return b.String(), nil
 }
 
-// writeLlamaRow writes r's row of the llama table.
-func writeLlamaRow(b *strings.Builder, columns []llamaColumn, r *Report) {
+// llamaRow is r's row of the llama table, with its newline.
+func llamaRow(columns []llamaColumn, r *Report) string {
+	var b strings.Builder
 	b.WriteString("|")
 	for _, c := range columns {
 		// Go pads by characters where llama-bench's printf pads by
 		// bytes (and widens t/s by one for the two-byte "±"): the
 		// same widths give the same text.
-		fmt.Fprintf(b, " %*s |", c.width, c.value(r))
+		fmt.Fprintf(&b, " %*s |", c.width, c.value(r))
 	}
 	b.WriteString("\n")
+	return b.String()
 }

@@ -16,9 +16,14 @@ import (
 	"github.com/labcoreai/tokbench/benchmarks/report"
 )
 
-// benchBase is the benchmark whose results make reports; results of
-// other benchmarks in the same output are skipped.
-const benchBase = "Generate"
+// benchBase is the benchmark whose results make reports; the results of
+// benchPrompt (prompt processing) are added to the reports of the same
+// source, device, dtype and threads; results of other benchmarks in the
+// same output are skipped.
+const (
+	benchBase   = "Generate"
+	benchPrompt = "Prompt"
+)
 
 // Units of the metrics that BenchmarkGenerate reports, as benchfmt reads
 // them: time per op and prefill-ns are tidied to seconds.
@@ -71,6 +76,10 @@ type configuration struct {
 	keys   map[string]string // name keys: src, dev, kv, gen, dtype, ...
 
 	tokensPerSec, prefillMS, decodeTPS []float64
+	// prompt is the BenchmarkPrompt configuration of the same source,
+	// device, dtype and threads, whose tokensPerSec are prompt tokens/s;
+	// nil when none ran.
+	prompt *configuration
 }
 
 // nanoseconds returns the value of the metric that benchfmt tidies to
@@ -137,7 +146,7 @@ func parseResults(text []byte, name string, warn io.Writer) ([]*configuration, e
 		return nil, err
 	}
 	rd := benchfmt.NewReader(bytes.NewReader(text), name)
-	var order []*configuration
+	var order, prompts []*configuration
 	byName := map[string]*configuration{}
 	skipped := map[string]bool{}
 	for rd.Scan() {
@@ -148,7 +157,7 @@ func parseResults(text []byte, name string, warn io.Writer) ([]*configuration, e
 			file, line := rec.Pos()
 			pos := fmt.Sprintf("%s:%d", file, line)
 			base, parts := rec.Name.Parts()
-			if string(base) != benchBase {
+			if string(base) != benchBase && string(base) != benchPrompt {
 				if full := "Benchmark" + string(base); !skipped[full] {
 					skipped[full] = true
 					fmt.Fprintf(warn, "benchreport: %s: skipping Benchmark%s results (only Benchmark%s makes reports)\n", pos, base, benchBase)
@@ -194,7 +203,11 @@ func parseResults(text []byte, name string, warn io.Writer) ([]*configuration, e
 				}
 				c.facts = &fl.facts
 				byName[full] = c
-				order = append(order, c)
+				if string(base) == benchPrompt {
+					prompts = append(prompts, c)
+				} else {
+					order = append(order, c)
+				}
 			} else {
 				for _, ck := range configKeys {
 					if v := rec.GetConfig(ck.key); v != c.config[ck.key] {
@@ -208,9 +221,13 @@ func parseResults(text []byte, name string, warn io.Writer) ([]*configuration, e
 			if !ok || !(ns > 0) {
 				return nil, fmt.Errorf("%s: %s: result has no positive ns/op", pos, full)
 			}
-			gen, err := strconv.Atoi(keys["gen"])
+			tokensKey := "gen"
+			if string(base) == benchPrompt {
+				tokensKey = "prompt"
+			}
+			gen, err := strconv.Atoi(keys[tokensKey])
 			if err != nil || gen <= 0 {
-				return nil, fmt.Errorf("%s: %s: name part gen=%s is not a positive integer", pos, full, keys["gen"])
+				return nil, fmt.Errorf("%s: %s: name part %s=%s is not a positive integer", pos, full, tokensKey, keys[tokensKey])
 			}
 			c.tokensPerSec = append(c.tokensPerSec, float64(gen)*1e9/ns)
 			if v, ok := nanoseconds(rec, unitPrefill); ok {
@@ -226,6 +243,26 @@ func parseResults(text []byte, name string, warn io.Writer) ([]*configuration, e
 	}
 	if len(order) == 0 {
 		return nil, fmt.Errorf("%s: no Benchmark%s results", name, benchBase)
+	}
+	// Each prompt-processing configuration joins the generation
+	// configurations of the same source, device, dtype and threads.
+	same := func(a, b *configuration) bool {
+		return a.procs == b.procs && a.keys["src"] == b.keys["src"] && a.keys["dev"] == b.keys["dev"] && a.keys["dtype"] == b.keys["dtype"]
+	}
+	for _, p := range prompts {
+		joined := false
+		for _, c := range order {
+			if !same(p, c) {
+				continue
+			}
+			if c.prompt != nil {
+				return nil, fmt.Errorf("%s: %s: a report holds one prompt length, but %s ran too (run BenchmarkPrompt with one BENCH_PROMPT_TOKENS per output)", p.pos, p.full, c.prompt.full)
+			}
+			c.prompt, joined = p, true
+		}
+		if !joined {
+			fmt.Fprintf(warn, "benchreport: %s: skipping %s: no Benchmark%s configuration of the same src, dev, dtype and threads to report it with\n", p.pos, p.full, benchBase)
+		}
 	}
 	return order, nil
 }
@@ -342,6 +379,21 @@ func buildReport(c *configuration, vram *vramEntry, warn io.Writer) (*report.Rep
 		if *f.dst, err = parseFloat(f.key); err != nil {
 			return nil, err
 		}
+	}
+	if d, ok := c.keys["depth"]; ok {
+		if r.Generation.Depth, err = strconv.Atoi(d); err != nil || r.Generation.Depth < 0 {
+			return nil, fail("name part depth=%s is not an integer >= 0", d)
+		}
+	}
+	if p := c.prompt; p != nil {
+		if r.Generation.PromptTokens, err = strconv.Atoi(p.keys["prompt"]); err != nil {
+			return nil, fail("%s: name part prompt=%s is not an integer", p.full, p.keys["prompt"])
+		}
+		s, err := report.NewStats(p.tokensPerSec)
+		if err != nil {
+			return nil, fail("%s: %s: %v", p.full, unitTokensPerSec, err)
+		}
+		r.Results.PromptTokensPerSec = &s
 	}
 	kv, err := nameKey("kv")
 	if err != nil {
