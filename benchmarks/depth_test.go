@@ -227,6 +227,11 @@ func TestBenchmarkPromptAndDepthOutput(t *testing.T) {
 		assert.Greater(t, tps[name], 0.0, name)
 	}
 
+	out, err = benchOutput(t, "^BenchmarkGenerate$", "BENCH_DEPTH=8", "BENCH_GEN_TOKENS=4", "BENCH_USE_KV_CACHE=on,off")
+	require.NoError(t, err, string(out))
+	assert.Contains(t, string(out), "[tokbench] src=local/dev=cpu/kv=off/gen=4/depth=8/dtype=fp32: skipped: depth 8: a depth needs the KV cache")
+	assert.Contains(t, string(out), "BenchmarkGenerate/src=local/dev=cpu/kv=on/gen=4/depth=8/dtype=fp32 ")
+
 	out, err = benchOutput(t, "^BenchmarkGenerate$", "BENCH_DEPTH=8,33", "BENCH_GEN_TOKENS=4")
 	require.Error(t, err, string(out))
 	assert.Contains(t, string(out), "BENCH_DEPTH: depth 33 does not fit the model: past its block_size 32")
