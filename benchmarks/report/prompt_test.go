@@ -96,3 +96,15 @@ func TestLlamaPromptAndDepthRows(t *testing.T) {
 	assert.Equal(t, "tg128 @ d512", LlamaTest(promptSample()))
 	assert.Equal(t, "tg256", LlamaTest(sample()))
 }
+
+// The upstream row of a generation at depth says the depth in its Device
+// cell, so that it does not look like the same configuration at depth 0.
+func TestMarkdownRowSaysDepth(t *testing.T) {
+	deep := sample()
+	deep.Generation.Depth = 96
+	md, err := Markdown(English, sample(), deep)
+	require.NoError(t, err)
+	rows := strings.Split(strings.TrimSuffix(md, "\n"), "\n")[2:]
+	assert.True(t, strings.HasPrefix(rows[0], "| AMD EPYC 7B13 (cpu) | local |"), rows[0])
+	assert.True(t, strings.HasPrefix(rows[1], "| AMD EPYC 7B13 (cpu, depth 96) | local |"), rows[1])
+}

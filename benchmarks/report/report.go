@@ -464,7 +464,8 @@ func MarkdownHeader(lang Lang) (string, error) {
 // MarkdownRow returns r's table row alone, without a newline:
 // | NAME (TYPE) | SOURCE | params_m %.3f | on/off | gen_tokens | mean %.2f | MiB %.1f or N/A |
 // The Device cell adds the weight precision when it is not fp32, e.g.
-// "AMD EPYC (cpu, fp16)". Go's %f formatting rounds the exact binary value
+// "AMD EPYC (cpu, fp16)", and the cache's depth when the generation had
+// one, "AMD EPYC (cpu, depth 512)". Go's %f formatting rounds the exact binary value
 // half to even, as Python's f-strings do.
 func (r *Report) MarkdownRow() string { return r.markdownRow(false, false) }
 
@@ -489,6 +490,9 @@ func (r *Report) markdownRow(dtypes, threads bool) string {
 		if n > 1 {
 			what += "s"
 		}
+	}
+	if d := r.Generation.Depth; d > 0 {
+		what += fmt.Sprintf(", depth %d", d)
 	}
 	return fmt.Sprintf("| %s (%s) | %s | %.3f | %s | %d | %.2f | %s |",
 		r.Device.Name, what, r.Model.Source, r.Model.ParamsM, kv,

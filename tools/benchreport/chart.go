@@ -38,6 +38,7 @@ var dimensions = []dimension{
 	}},
 	{"gen", func(r *report.Report) string { return strconv.Itoa(r.Generation.GenTokens) }},
 	{"threads", func(r *report.Report) string { return strconv.Itoa(r.Runtime.GOMAXPROCS) }},
+	{"depth", func(r *report.Report) string { return strconv.Itoa(r.Generation.Depth) }},
 }
 
 // bar is one bar of a chart: its label, group, height and whisker ends.

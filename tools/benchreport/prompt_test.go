@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/xml"
 	"fmt"
 	"strings"
 	"testing"
@@ -120,4 +121,36 @@ func TestPromptAndDepthRefused(t *testing.T) {
 		require.Error(t, err, want)
 		assert.Contains(t, err.Error(), want)
 	}
+}
+
+// A sweep over depth is charted by depth: each bar is labelled with it.
+func TestChartLabelsDepth(t *testing.T) {
+	reports, _, err := reportsOf(t, promptOutput(
+		"Generate/src=local/dev=cpu/kv=on/gen=64/depth=0/dtype=fp32",
+		"Generate/src=local/dev=cpu/kv=on/gen=64/depth=96/dtype=fp32",
+	))
+	require.NoError(t, err)
+	svg, err := sweepChart(reports)
+	require.NoError(t, err)
+	var labels []string
+	dec := xml.NewDecoder(bytes.NewReader(svg))
+	inText := false
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			break
+		}
+		switch tk := tok.(type) {
+		case xml.StartElement:
+			inText = tk.Name.Local == "text"
+		case xml.CharData:
+			if inText {
+				labels = append(labels, strings.TrimSpace(string(tk)))
+			}
+		case xml.EndElement:
+			inText = false
+		}
+	}
+	assert.Contains(t, labels, "depth=0")
+	assert.Contains(t, labels, "depth=96")
 }
