@@ -66,3 +66,10 @@ func TestPromptTokensAndDepthErrors(t *testing.T) {
 		assert.Contains(t, stderr, c.want, "%v", c.args)
 	}
 }
+
+func TestHelpListsPromptTokensAndDepth(t *testing.T) {
+	var out, errb bytes.Buffer
+	assert.Equal(t, 0, run([]string{"--help"}, &out, &errb))
+	assert.Contains(t, out.String(), "-prompt-tokens")
+	assert.Contains(t, out.String(), "-depth")
+}
