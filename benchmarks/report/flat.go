@@ -76,6 +76,14 @@ var flatColumns = []flatColumn{
 	{"vram_peak_mib", func(r *Report) any { return optFloatValue(r.Results.VRAMPeakMiB) }},
 	{"prefill_ms_mean", func(r *Report) any { return optStatsMean(r.Results.PrefillMS) }},
 	{"decode_tokens_per_sec_mean", func(r *Report) any { return optStatsMean(r.Results.DecodeTokensPerSec) }},
+	{"depth", func(r *Report) any { return r.Generation.Depth }},
+	{"prompt_tokens", func(r *Report) any {
+		if r.Generation.PromptTokens == 0 {
+			return nil
+		}
+		return r.Generation.PromptTokens
+	}},
+	{"prompt_tokens_per_sec_mean", func(r *Report) any { return optStatsMean(r.Results.PromptTokensPerSec) }},
 }
 
 // FlatColumns returns the column names of the CSV header, which are also

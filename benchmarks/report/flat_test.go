@@ -18,6 +18,7 @@ var wantColumns = []string{
 	"prompt", "gen_tokens", "use_kv_cache", "test", "iters",
 	"tokens_per_sec_mean", "tokens_per_sec_min", "tokens_per_sec_max", "tokens_per_sec_stddev",
 	"vram_peak_mib", "prefill_ms_mean", "decode_tokens_per_sec_mean",
+	"depth", "prompt_tokens", "prompt_tokens_per_sec_mean",
 }
 
 func flatSamples() []*Report {
@@ -33,6 +34,9 @@ func flatSamples() []*Report {
 	b.Generation.Prompt = "line1\nline2"
 	b.Results.VRAMPeakMiB = ptr(5.25)
 	b.Runtime.GOMAXPROCS = 0
+	b.Generation.Depth = 16
+	b.Generation.PromptTokens = 512
+	b.Results.PromptTokensPerSec = &Stats{Mean: 400, Min: 380, Max: 420}
 	return []*Report{a, b}
 }
 
@@ -58,6 +62,12 @@ func TestCSV(t *testing.T) {
 	assert.Equal(t, "", get(2, "threads"), "unknown thread count is an empty cell")
 	assert.Equal(t, "tg256", get(1, "test"))
 	assert.Equal(t, "100", get(1, "tokens_per_sec_mean"))
+	assert.Equal(t, "0", get(1, "depth"))
+	assert.Equal(t, "", get(1, "prompt_tokens"), "no prompt-processing run is an empty cell")
+	assert.Equal(t, "", get(1, "prompt_tokens_per_sec_mean"))
+	assert.Equal(t, "16", get(2, "depth"))
+	assert.Equal(t, "512", get(2, "prompt_tokens"))
+	assert.Equal(t, "400", get(2, "prompt_tokens_per_sec_mean"))
 	assert.Equal(t, "10", get(1, "tokens_per_sec_stddev"))
 	assert.Equal(t, "", get(2, "tokens_per_sec_stddev"))
 	assert.Equal(t, "0.5163", get(1, "prefill_ms_mean"))
