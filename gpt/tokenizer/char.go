@@ -3,10 +3,15 @@ package tokenizer
 import (
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/labcoreai/tokbench/weights"
 )
+
+// maxListed is how many unknown prompt characters an error names before
+// "and N more": a hostile prompt must not make a megabyte message.
+const maxListed = 20
 
 // Char is a character-level tokenizer: token id i is the character vocab[i],
 // as upstream's CharTokenizer (stoi = {ch: i for i, ch in enumerate(vocab)}).
@@ -32,9 +37,9 @@ func NewChar(vocab []string) (*Char, error) {
 		case s == "":
 			return nil, fmt.Errorf("tokenizer: char vocab entry %d is empty", i)
 		case r == utf8.RuneError && size == 1:
-			return nil, fmt.Errorf("tokenizer: char vocab entry %d is not valid UTF-8: %q", i, s)
+			return nil, fmt.Errorf("tokenizer: char vocab entry %d is not valid UTF-8: %s", i, weights.Quote(s))
 		case size != len(s):
-			return nil, fmt.Errorf("tokenizer: char vocab entry %d is %q, not a single character", i, s)
+			return nil, fmt.Errorf("tokenizer: char vocab entry %d is %s, not a single character", i, weights.Quote(s))
 		}
 		if j, dup := c.stoi[r]; dup {
 			return nil, fmt.Errorf("tokenizer: char vocab has %q twice, at %d and %d", s, j, i)
@@ -63,12 +68,12 @@ func (c *Char) Encode(s string) ([]int, error) {
 			ids = append(ids, id)
 		} else if ch := s[i : i+size]; !seen[ch] {
 			seen[ch] = true
-			unknown = append(unknown, strconv.Quote(ch))
+			unknown = append(unknown, ch)
 		}
 		i += size
 	}
 	if len(unknown) > 0 {
-		return nil, fmt.Errorf("tokenizer: prompt has characters outside the char vocab: %s", strings.Join(unknown, ", "))
+		return nil, fmt.Errorf("tokenizer: prompt has characters outside the char vocab: %s", weights.QuoteList(unknown, maxListed))
 	}
 	return ids, nil
 }

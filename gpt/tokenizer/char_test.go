@@ -4,6 +4,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/labcoreai/tokbench/weights"
 )
 
 // shakespeareVocab is the vocab upstream's CharTokenizer.fit builds from
@@ -137,5 +139,41 @@ func TestCharDecodeOutOfRange(t *testing.T) {
 	}
 	if s, err := c.Decode(nil); s != "" || err != nil {
 		t.Errorf("Decode(nil) = %q, %v", s, err)
+	}
+}
+
+// Values from a checkpoint, meta.json or a prompt reach errors quoted (no raw
+// control byte can rewrite the terminal) and capped in length.
+func TestTokenizerMessagesTerminalSafe(t *testing.T) {
+	c, err := NewChar(shakespeareVocab)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var prompt strings.Builder
+	for r := rune(0x10000); r < 0x10000+100000; r++ { // no surrogates: 100000 distinct characters
+		prompt.WriteRune(r)
+	}
+	_, err = c.Encode(prompt.String())
+	if err == nil || len(err.Error()) > 400 || !strings.Contains(err.Error(), "and 99980 more") {
+		t.Fatalf("100000 unknown characters: %d-byte error %.300q", len(err.Error()), err)
+	}
+
+	hostile := "\x1b[2K\rOK" + strings.Repeat("x", 1<<20)
+	for name, build := range map[string]func() error{
+		"vocab entry": func() error { _, err := NewChar([]string{"a", hostile}); return err },
+		"type":        func() error { _, err := New(weights.TokenizerSpec{Type: hostile}); return err },
+		"encoding": func() error {
+			_, err := New(weights.TokenizerSpec{Type: weights.TokenizerBPE, EncodingName: hostile})
+			return err
+		},
+	} {
+		err := build()
+		if err == nil {
+			t.Fatalf("%s: accepted", name)
+		}
+		msg := err.Error()
+		if strings.ContainsAny(msg, "\x1b\r") || len(msg) > 400 || !strings.Contains(msg, `\x1b[2K\rOK`) {
+			t.Errorf("%s: %d-byte error %.300q", name, len(msg), msg)
+		}
 	}
 }

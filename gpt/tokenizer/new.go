@@ -19,9 +19,9 @@ func New(spec weights.TokenizerSpec) (Tokenizer, error) {
 		return NewChar(spec.Vocab)
 	case weights.TokenizerBPE:
 		if spec.EncodingName != "" && spec.EncodingName != weights.DefaultEncodingName {
-			return nil, fmt.Errorf("tokenizer: bpe encoding %q is not supported (only %q)", spec.EncodingName, weights.DefaultEncodingName)
+			return nil, fmt.Errorf("tokenizer: bpe encoding %s is not supported (only %q)", weights.Quote(spec.EncodingName), weights.DefaultEncodingName)
 		}
 		return NewGPT2()
 	}
-	return nil, fmt.Errorf("tokenizer: unknown tokenizer type %q (want char or bpe)", spec.Type)
+	return nil, fmt.Errorf("tokenizer: unknown tokenizer type %s (want char or bpe)", weights.Quote(spec.Type))
 }
