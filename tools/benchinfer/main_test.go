@@ -211,6 +211,15 @@ func TestStdoutSummaryAndFiles(t *testing.T) {
 	assert.NoError(t, err)
 }
 
+// --dtype int8: the report's model.dtype says int8, and the Markdown
+// Device cell names the precision.
+func TestInt8Report(t *testing.T) {
+	rep, md, stderr, code := bench(t, append(local(), "--dtype", "int8")...)
+	require.Equal(t, 0, code, stderr)
+	assert.Equal(t, "int8", section(t, rep, "model")["dtype"])
+	assert.Contains(t, md, "int8")
+}
+
 func TestRandomSourceMeasuresAShape(t *testing.T) {
 	rep, _, stderr, code := bench(t, "--source", "random", "--config", tinyConfig, "--meta", filepath.Join(fixture, "meta.json"))
 	require.Equal(t, 0, code, stderr)
