@@ -178,24 +178,20 @@ func TestCheckpointDuplicateEntryNames(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
 		locals []zipLocal
-		want   float32
+		dup    string
 	}{
-		{"clean first", []zipLocal{{"a/data.pkl", pkl}, {"a/data/0", f32s(1, 2)}, {"a/data/0", f32s(nan, nan)}}, 1},
-		{"NaN first", []zipLocal{{"a/data.pkl", pkl}, {"a/data/0", f32s(nan, nan)}, {"a/data/0", f32s(1, 2)}}, nan},
-		{"data.pkl twice", []zipLocal{{"a/data.pkl", pkl}, {"a/data/0", f32s(3, 4)}, {"a/data.pkl", []byte("garbage")}}, 3},
+		// torch 1.13 loads the NaN copy of the first case and the clean
+		// one of the second (it reads the last entry of a name); the issue
+		// that asked for this saw a later torch read the first.
+		{"clean first", []zipLocal{{"a/data.pkl", pkl}, {"a/data/0", f32s(1, 2)}, {"a/data/0", f32s(nan, nan)}}, `"a/data/0"`},
+		{"NaN first", []zipLocal{{"a/data.pkl", pkl}, {"a/data/0", f32s(nan, nan)}, {"a/data/0", f32s(1, 2)}}, `"a/data/0"`},
+		{"data.pkl twice", []zipLocal{{"a/data.pkl", pkl}, {"a/data/0", f32s(3, 4)}, {"a/data.pkl", []byte("garbage")}}, `"a/data.pkl"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			data := handZip(tc.locals, []zipCentral{{tc.locals[0].name, 0}, {tc.locals[1].name, 1}, {tc.locals[2].name, 2}})
-			ck, _, err := loadMeasured(data)
-			if err != nil {
-				t.Fatal(err)
-			}
-			v, err := ck.StateDict["t0"].Float32()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if v[0] != tc.want && !(math.IsNaN(float64(v[0])) && math.IsNaN(float64(tc.want))) {
-				t.Errorf("t0[0] = %v, want %v (the first entry)", v[0], tc.want)
+			_, _, err := loadMeasured(data)
+			if err == nil || !strings.Contains(err.Error(), "zip entry "+tc.dup+" appears more than once") {
+				t.Fatalf("err = %v, want the duplicate entry %s named", err, tc.dup)
 			}
 		})
 	}

@@ -45,8 +45,7 @@ type Checkpoint struct {
 // of "model_state_dict", so an optimizer state is never loaded. Tensors must
 // be float32, float16 or bfloat16 and contiguous; tensors sharing a storage
 // (tied weights) share their Data, and together may hold at most twice the
-// file's size. Zip entries may not share data; of several entries with one
-// name the first is read, as torch's reader does.
+// file's size. Zip entries may neither share data nor repeat a name.
 func LoadCheckpoint(path string) (*Checkpoint, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -182,8 +181,10 @@ func openArchive(name string, r io.ReaderAt, size int64) (*ckptArchive, error) {
 	var pkl []string
 	for _, f := range zr.File {
 		if _, dup := a.files[f.Name]; dup {
-			// torch's reader uses the first entry of a name.
-			continue
+			// torch's readers disagree on which copy they read (1.13
+			// reads the last, later versions the first): refuse, so we
+			// never load other weights than torch.load would.
+			return nil, fmt.Errorf("weights: %s: zip entry %s appears more than once; torch versions disagree on which copy they read, so the file is refused", name, Quote(f.Name))
 		}
 		a.files[f.Name] = f
 		dir, base := path.Split(f.Name)
