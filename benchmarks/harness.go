@@ -97,7 +97,7 @@ func (c Config) name(dev, dtype string, prompt int) string {
 	if c.HasDepth {
 		depth = fmt.Sprintf("/depth=%d", c.Depth)
 	}
-	return fmt.Sprintf("src=%s/dev=%s/kv=%s/gen=%d%s/dtype=%s", c.Params.Source, dev, onOff, c.GenTokens, depth, c.DType)
+	return fmt.Sprintf("src=%s/dev=%s/kv=%s/gen=%d%s/dtype=%s", c.Params.Source, dev, onOff, c.GenTokens, depth, dtype)
 }
 
 // Configs expands the sweep of p, resolving generation settings once.

@@ -264,3 +264,15 @@ func TestBenchmarkOutput(t *testing.T) {
 	}, names)
 	assert.NotContains(t, string(out), "[tokbench]", "BENCH_PROGRESS=off")
 }
+
+// A name says what ran: the device opened and the precision the weights run
+// in (cuda runs fp32 weights in fp16), in every kind of configuration. Found
+// by make cuda-emu-test, where a generation named dtype=fp32 ran fp16.
+func TestNameSaysWhatRan(t *testing.T) {
+	c := defaultConfig(t, map[string]string{"BENCH_DTYPE": "fp32"})
+	assert.Equal(t, "src=local/dev=cuda/kv=on/gen=256/dtype=fp16", c.name("cuda", "fp16", 0))
+	c.HasDepth, c.Depth = true, 16
+	assert.Equal(t, "src=local/dev=cpu/kv=on/gen=256/depth=16/dtype=int8", c.name("cpu", "int8", 0))
+	c.PromptTokens = 512
+	assert.Equal(t, "src=local/dev=cuda/prompt=32/dtype=fp16", c.name("cuda", "fp16", 32))
+}
