@@ -316,6 +316,15 @@ func (p *Params) validate() error {
 	if p.Prompt == "" {
 		return errors.New("BENCH_PROMPT: the prompt must not be empty")
 	}
+	// Before anything loads: the prompt's bytes bound its token count.
+	for _, n := range p.GenTokens {
+		if err := gpt.CheckGenTokens(len(p.Prompt), n); err != nil {
+			return fmt.Errorf("BENCH_GEN_TOKENS: %w", err)
+		}
+	}
+	if err := gpt.CheckGenTokens(len(p.Prompt), p.WarmupTokens); err != nil {
+		return fmt.Errorf("BENCH_WARMUP_TOKENS: %w", err)
+	}
 	return nil
 }
 

@@ -148,6 +148,20 @@ func TestBadValuesNameTheVariable(t *testing.T) {
 
 // A BENCH_* variable the benchmark does not read is an error naming the
 // closest known one.
+// A generation too long for the memory limit is refused with the
+// parameters, before anything loads, naming the variable (issue 12.5).
+func TestGenTokensBoundedUpFront(t *testing.T) {
+	root := testRoot(t)
+	_, err := ParamsFromEnv(env(map[string]string{"BENCH_GEN_TOKENS": "256,100000000000"}), root)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "BENCH_GEN_TOKENS: gpt: generating 100000000000 tokens")
+	assert.Contains(t, err.Error(), "GOMEMLIMIT")
+	_, err = ParamsFromEnv(env(map[string]string{"BENCH_WARMUP_TOKENS": "100000000000"}), root)
+	assert.ErrorContains(t, err, "BENCH_WARMUP_TOKENS: gpt: generating 100000000000 tokens")
+	_, err = ParamsFromEnv(env(map[string]string{"BENCH_GEN_TOKENS": "100000"}), root)
+	assert.NoError(t, err)
+}
+
 func TestUnknownVariableNamesTheClosest(t *testing.T) {
 	err := CheckEnviron([]string{"HOME=/root", "BENCH_GEN_TOKEN=5"})
 	require.Error(t, err)

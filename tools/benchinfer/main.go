@@ -96,6 +96,10 @@ func parse(args []string, stdout io.Writer) (*options, error) {
 		return nil, usageError{"--warmup-tokens must be >= 0."}
 	case op.gen <= 0:
 		return nil, usageError{"--gen-tokens must be > 0."}
+	case gpt.CheckGenTokens(len(op.prompt), op.gen) != nil:
+		return nil, usageError{"--gen-tokens: " + gpt.CheckGenTokens(len(op.prompt), op.gen).Error()}
+	case gpt.CheckGenTokens(len(op.prompt), op.warmup) != nil:
+		return nil, usageError{"--warmup-tokens: " + gpt.CheckGenTokens(len(op.prompt), op.warmup).Error()}
 	case op.iters <= 0:
 		return nil, usageError{"--iters must be > 0."}
 	case op.promptTokens < 0:

@@ -29,6 +29,9 @@ func TestValidationMessages(t *testing.T) {
 		{[]string{"--source", "hf"}, "--repo-id is required when --source hf."},
 		{append(local(), "--warmup-tokens", "-1"), "--warmup-tokens must be >= 0."},
 		{append(local(), "--gen-tokens", "0"), "--gen-tokens must be > 0."},
+		// Refused before any file is read or model loaded (issue 12.5).
+		{append(local(), "--gen-tokens", "100000000000"), "--gen-tokens: gpt: generating 100000000000 tokens after a 6-token prompt"},
+		{append(local(), "--warmup-tokens", "100000000000"), "--warmup-tokens: gpt: generating 100000000000 tokens"},
 		{append(local(), "--iters", "0"), "--iters must be > 0."},
 		{append(local(), "--source", "s3"), "argument --source: invalid choice"},
 		{append(local(), "--tokenizer", "word"), "argument --tokenizer: invalid choice"},
