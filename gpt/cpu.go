@@ -53,17 +53,11 @@ const minParallel = 16 << 10
 
 // decodeParallelBytes is the size (weight bytes, or key and value bytes
 // for attention) below which a decode step's product or attention runs on
-// the calling goroutine alone. On a quiet 2-core EPYC VM, waking a parked
-// worker per product (a futex call by the caller, tens of microseconds
-// before the worker runs) cost more than the second core brought:
-// base.toml's shape (products of 0.8-1 MB) decoded at 1500-1900 tokens/s
-// this way against 940-1280 with every product on the pool. Measured
-// again on the shared VM under load 11-18 (BenchmarkDecodeSplit, which
-// interleaves one core, the pool and spinning pools), nothing was
-// resolved: with -cpu 1, where the variants do the same work, their
-// medians spread up to 2x. Prefill products (compute-bound) and larger
-// decode products use every core.
-const decodeParallelBytes = 4 << 20
+// the calling goroutine alone. With workers that spin between products
+// (cpukern.DefaultSpin), even base.toml's shape (products of 0.06-1 MB)
+// decodes about 2x faster on two cores than on one (BenchmarkDecodeSplit,
+// quiet 2-core EPYC VM); only tiny steps stay on the caller.
+const decodeParallelBytes = 64 << 10
 
 // NewCPU builds the CPU backend for m.
 func NewCPU(m *Model) (*CPU, error) {

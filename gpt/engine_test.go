@@ -125,8 +125,8 @@ func BenchmarkPrefill(b *testing.B) {
 // BenchmarkDecodeSplit compares, in one process, decode steps as the
 // backend runs them (default: products from decodeParallelBytes on the
 // pool), on the calling core alone (one-core), with every product and
-// the attention on the pool (pool: idle workers park at once, as
-// cpukern.DefaultSpin), and the same with workers that spin 50 or 200
+// the attention on the pool (pool: idle workers park at once, as before
+// cpukern.DefaultSpin was 50 us), and the same with workers that spin 50 or 200
 // microseconds before they park, on GOMAXPROCS threads (-cpu 1,2), for
 // the base.toml shape and GPT-2-small, every weight type. One op is a
 // round of 16 decode steps with each variant in turn, the first one
