@@ -90,38 +90,6 @@ var benchShapes = []struct {
 	{"gpt2-small", Config{NLayer: 12, NHead: 12, NEmbd: 768, BlockSize: 1024, VocabSize: 50257, Bias: true}},
 }
 
-// BenchmarkPrefill is llama-bench's pp512: a 512-token prompt through the
-// model from an empty cache, tok/s = 512 / the time of one op, for every
-// weight type, on GOMAXPROCS threads (-cpu 1,2).
-func BenchmarkPrefill(b *testing.B) {
-	const n = 512
-	ids := make([]int, n)
-	for _, s := range benchShapes {
-		if testing.Short() && s.name != "base" {
-			continue
-		}
-		for i := range ids {
-			ids[i] = (i * 7919) % s.c.VocabSize
-		}
-		m, err := RandomModel(s.c, 1)
-		require.NoError(b, err)
-		for _, dt := range DTypes {
-			require.NoError(b, m.ConvertTo(dt))
-			b.Run(fmt.Sprintf("%s/dtype=%s/pp%d", s.name, dt, n), func(b *testing.B) {
-				cpu, err := NewCPU(m)
-				require.NoError(b, err)
-				defer cpu.Close()
-				for b.Loop() {
-					if _, err := cpu.Prefill(ids); err != nil {
-						b.Fatal(err)
-					}
-				}
-				b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "tok/s")
-			})
-		}
-	}
-}
-
 // BenchmarkDecodeSplit compares, in one process, decode steps as the
 // backend runs them (default: products from decodeParallelBytes on the
 // pool), on the calling core alone (one-core), with every product and
