@@ -90,7 +90,7 @@ func greedyRun(b *Backend, n int) ([]int, time.Duration, time.Duration, error) {
 
 // BenchmarkDecode times greedy generation of 256 tokens (prefill of the
 // 6-token prompt + 255 decode steps) on each benchmark model, as pyref.py
-// times PyTorch eager. Metrics: tokens/s, decode-tokens/s, prefill-ms,
+// times PyTorch eager. Metrics: tokens/s, decode-tokens/s, prefill-ns,
 // vram-MiB (peak since the warmup) and, from the fp16 weight bytes a decode
 // step reads, hbm-GB/s and hbm-roofline-% of the card's bandwidth
 // (hbmBandwidth; 3.35 TB/s on an H100 SXM).
@@ -124,7 +124,7 @@ func BenchmarkDecode(b *testing.B) {
 			decodeRate := float64(gen-1) * n / (total - prefill).Seconds()
 			b.ReportMetric(float64(gen)*n/total.Seconds(), "tokens/s")
 			b.ReportMetric(decodeRate, "decode-tokens/s")
-			b.ReportMetric(prefill.Seconds()*1e3/n, "prefill-ms")
+			b.ReportMetric(float64(prefill.Nanoseconds())/n, "prefill-ns")
 			b.ReportMetric(float64(bk.PeakBytes())/(1<<20), "vram-MiB")
 			b.ReportMetric(weightBytes*decodeRate/1e9, "hbm-GB/s")
 			b.ReportMetric(100*weightBytes*decodeRate/hbmBandwidth(bk.Device().Name), "hbm-roofline-%")

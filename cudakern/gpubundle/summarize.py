@@ -74,7 +74,7 @@ for name in ("fixture", "base", "gpt2"):
     m = {
         "tokbench_tokens_per_sec": mean(o.get("tokens/s", [])),
         "tokbench_decode_tokens_per_sec": mean(o.get("decode-tokens/s", [])),
-        "tokbench_prefill_ms": mean(o.get("prefill-ms", [])),
+        "tokbench_prefill_ms": mean([v / 1e6 for v in o.get("prefill-ns", [])]),
         "tokbench_vram_mib": mean(o.get("vram-MiB", [])),
         "tokbench_hbm_roofline_pct": mean(o.get("hbm-roofline-%", [])),
         "pytorch_eager_tokens_per_sec": p.get("tokens_per_sec_mean"),
