@@ -1186,7 +1186,8 @@ func shortValue(v any) string {
 	return "(" + typeName(v) + ")"
 }
 
-// dims prints an integer tuple read from a pickle, at most 16 entries.
+// dims prints an integer list read from a file (a pickle's tuple, a
+// safetensors shape), at most 16 entries.
 func dims(x []int64) string {
 	if len(x) <= 16 {
 		return fmt.Sprint(x)

@@ -275,26 +275,26 @@ func loadSafetensors(name string, r io.ReaderAt, size int64) (map[string]*Tensor
 		shape := make([]int, len(shape64))
 		for i, d := range shape64 {
 			if d > size {
-				return nil, errf("tensor %s: bad shape %v", Quote(tname), shape64)
+				return nil, errf("tensor %s: bad shape %s", Quote(tname), dims(shape64))
 			}
 			shape[i] = int(d)
 		}
 		n, ok := numel(shape)
 		if !ok {
-			return nil, errf("tensor %s: bad shape %v", Quote(tname), shape64)
+			return nil, errf("tensor %s: bad shape %s", Quote(tname), dims(shape64))
 		}
 		if len(off) != 2 {
-			return nil, errf("tensor %s: data_offsets %v: want [begin, end]", Quote(tname), off)
+			return nil, errf("tensor %s: data_offsets %s: want [begin, end]", Quote(tname), dims(off))
 		}
 		if off[1] < off[0] || off[1] > dataLen {
 			return nil, errf("tensor %s: data_offsets %v out of bounds of the %d-byte data region", Quote(tname), off, dataLen)
 		}
 		if int64(n) > dataLen/int64(dt.Size()) {
 			// Checked first: the byte count could wrap around int64.
-			return nil, errf("tensor %s: shape %v holds more elements than the %d-byte data region", Quote(tname), shape64, dataLen)
+			return nil, errf("tensor %s: shape %s holds more elements than the %d-byte data region", Quote(tname), dims(shape64), dataLen)
 		}
 		if want := int64(n) * int64(dt.Size()); off[1]-off[0] != want {
-			return nil, errf("tensor %s: data_offsets %v hold %d bytes, want %d for %s %v", Quote(tname), off, off[1]-off[0], want, dt, shape)
+			return nil, errf("tensor %s: data_offsets %v hold %d bytes, want %d for %s %s", Quote(tname), off, off[1]-off[0], want, dt, dims(shape64))
 		}
 		entries = append(entries, stEntry{name: tname, dtype: dt, shape: shape, begin: off[0], end: off[1], offset: dataStart + off[0]})
 	}

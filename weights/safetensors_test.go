@@ -220,3 +220,33 @@ func TestSafetensorsMessagesQuoted(t *testing.T) {
 		})
 	}
 }
+
+// Integer lists from the header (shape, data_offsets) reach messages cut to
+// 16 entries: a header of 64 Ki dimensions does not make a message of
+// hundreds of kilobytes.
+func TestSafetensorsLongListsCut(t *testing.T) {
+	ones := make([]int, 1<<16)
+	for i := range ones {
+		ones[i] = 1
+	}
+	huge := append(append([]int{}, ones...), 1<<40)
+	for _, tc := range []struct {
+		name string
+		e    map[string]any
+		want string
+	}{
+		{"bad shape", ent("F32", huge, 0, 4), "bad shape [1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1]... (65537 dimensions)"},
+		{"shape and data_offsets disagree", ent("F32", ones, 0, 8), "want 4 for float32 [1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1]... (65536 dimensions)"},
+		{"data_offsets", map[string]any{"dtype": "F32", "shape": []int{2}, "data_offsets": ones}, "data_offsets [1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1]... (65536 dimensions): want [begin, end]"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := LoadSafetensors(writeST(t, stH{"w": tc.e}, 8))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %.600v, want one containing %q", err, tc.want)
+			}
+			if len(err.Error()) > 600 {
+				t.Errorf("message of %d bytes", len(err.Error()))
+			}
+		})
+	}
+}
