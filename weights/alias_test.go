@@ -31,6 +31,17 @@ func handZip(locals []zipLocal, central []zipCentral) []byte {
 	var b []byte
 	le16 := func(v int) { b = binary.LittleEndian.AppendUint16(b, uint16(v)) }
 	le32 := func(v uint32) { b = binary.LittleEndian.AppendUint32(b, v) }
+	// common writes the fields local and central headers share, from the
+	// modification time to the extra field's length (none).
+	common := func(name string, data []byte) {
+		le16(0)    // time
+		le16(0x21) // date
+		le32(crc32.ChecksumIEEE(data))
+		le32(uint32(len(data)))
+		le32(uint32(len(data)))
+		le16(len(name))
+		le16(0)
+	}
 	offs := make([]int, len(locals))
 	for i, l := range locals {
 		offs[i] = len(b)
@@ -38,13 +49,7 @@ func handZip(locals []zipLocal, central []zipCentral) []byte {
 		le16(20)
 		le16(0)
 		le16(0) // stored
-		le16(0)
-		le16(0x21)
-		le32(crc32.ChecksumIEEE(l.data))
-		le32(uint32(len(l.data)))
-		le32(uint32(len(l.data)))
-		le16(len(l.name))
-		le16(0)
+		common(l.name, l.data)
 		b = append(b, l.name...)
 		b = append(b, l.data...)
 	}
@@ -55,14 +60,8 @@ func handZip(locals []zipLocal, central []zipCentral) []byte {
 		le16(20)
 		le16(20)
 		le16(0)
-		le16(0)
-		le16(0)
-		le16(0x21)
-		le32(crc32.ChecksumIEEE(l.data))
-		le32(uint32(len(l.data)))
-		le32(uint32(len(l.data)))
-		le16(len(c.name))
-		le16(0)
+		le16(0) // stored
+		common(c.name, l.data)
 		le16(0)
 		le16(0)
 		le16(0)
