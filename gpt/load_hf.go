@@ -108,10 +108,6 @@ func LoadRandom(cfg *weights.Config, metaPath, tokFlag string, seed uint64) (*Lo
 	if err := c.checkRequested(); err != nil {
 		return nil, fmt.Errorf("gpt: %s: [model]: %w", cfg.Path, err)
 	}
-	m, err := RandomModel(c, seed)
-	if err != nil {
-		return nil, err
-	}
 	if meta == nil && tokFlag != weights.TokenizerBPE {
 		return nil, fmt.Errorf("gpt: source random: the char tokenizer's vocab comes from a meta.json and none was found " +
 			"(--meta, BENCH_META, or data/meta.json): give one, or --tokenizer bpe")
@@ -124,7 +120,9 @@ func LoadRandom(cfg *weights.Config, metaPath, tokFlag string, seed uint64) (*Lo
 	if err != nil {
 		return nil, err
 	}
-	return &Loaded{Model: m, Tokenizer: tok, Source: "random"}, nil
+	// Built last: the weights are drawn once the tokenizer is known to
+	// load.
+	return &Loaded{Model: randomModel(c, seed), Tokenizer: tok, Source: "random"}, nil
 }
 
 func readJSONObject(path string) (map[string]any, error) {

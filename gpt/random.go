@@ -19,6 +19,11 @@ func RandomModel(c Config, seed uint64) (*Model, error) {
 	if err := c.checkRequested(); err != nil {
 		return nil, fmt.Errorf("gpt: %w", err)
 	}
+	return randomModel(c, seed), nil
+}
+
+// randomModel is RandomModel for a config that checkRequested accepted.
+func randomModel(c Config, seed uint64) *Model {
 	r := rand.New(rand.NewPCG(seed, 0x5851f42d4c957f2d))
 	normal := func(n int) []float32 {
 		x := make([]float32, n)
@@ -53,5 +58,5 @@ func RandomModel(c Config, seed uint64) (*Model, error) {
 		}
 	}
 	m.LnF = Norm{ones(), make([]float32, C)}
-	return m, nil
+	return m
 }
