@@ -130,9 +130,6 @@ func (b *BPE) encodeOrdinary(ids []int, s string) []int {
 // O(n log n) (tiktoken-go's loop rescans all parts per merge: O(n²)).
 func (b *BPE) mergePiece(ids []int, piece string) []int {
 	n := len(piece)
-	if n == 1 {
-		return append(ids, b.ranks[piece])
-	}
 	// Part i covers piece[i:end[i]]; next/prev link the live parts (-1:
 	// none). A part that was merged into its left neighbour has end -1.
 	end := make([]int, n)
