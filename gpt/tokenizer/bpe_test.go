@@ -298,17 +298,25 @@ func BenchmarkGPT2Encode(b *testing.B) {
 	}
 }
 
+// tiktokenGo is tiktoken-go's "r50k_base" (the gpt2 ranks, pattern and
+// special token), from its embedded ranks: a reference for Encode.
+func tiktokenGo(t testing.TB) *tiktoken.Tiktoken {
+	t.Helper()
+	tiktoken.SetBpeLoader(tiktokenloader.NewOfflineLoader())
+	ref, err := tiktoken.GetEncoding("r50k_base")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ref
+}
+
 // TestGPT2LongPiecesMatchTiktokenGo encodes long pieces (runs without
 // spaces, where the merge order matters most) and compares with
 // tiktoken-go, a port of tiktoken's merge loop that is quadratic in the
 // piece length (so the pieces stay at a few KB here).
 func TestGPT2LongPiecesMatchTiktokenGo(t *testing.T) {
 	b := mustGPT2(t)
-	tiktoken.SetBpeLoader(tiktokenloader.NewOfflineLoader())
-	ref, err := tiktoken.GetEncoding("r50k_base")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ref := tiktokenGo(t)
 	rng := rand.New(rand.NewPCG(1, 2))
 	alphabets := []string{"a", "ab", "abc", "aab", "eiou", "xyzq", "ﬀéa", "0123456789", "!?.,-", "日本語"}
 	var texts []string

@@ -9,9 +9,6 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
-
-	tiktoken "github.com/pkoukk/tiktoken-go"
-	tiktokenloader "github.com/pkoukk/tiktoken-go-loader"
 )
 
 // fuzzTexts are seed prompts: upstream's default prompt, the fixture
@@ -229,15 +226,8 @@ func FuzzBPEMatchesTiktokenGo(f *testing.F) {
 	f.Add(strings.Repeat("a", 1000))
 	f.Add(strings.Repeat("ab", 300) + strings.Repeat("!?", 200))
 	f.Add("aaaa\u00e9\u00e9\u00e9   \n\n\t 12345678901234567890 ....")
-	b, err := NewGPT2()
-	if err != nil {
-		f.Fatal(err)
-	}
-	tiktoken.SetBpeLoader(tiktokenloader.NewOfflineLoader())
-	ref, err := tiktoken.GetEncoding("r50k_base")
-	if err != nil {
-		f.Fatal(err)
-	}
+	b := mustGPT2(f)
+	ref := tiktokenGo(f)
 	f.Fuzz(func(t *testing.T, s string) {
 		if len(s) > 4096 || !utf8.ValidString(s) || strings.Contains(s, EndOfTextText) {
 			return
