@@ -201,8 +201,9 @@ func sweep(b *testing.B, p *Params, configs []Config, variable string, measure f
 	}
 }
 
-// measure is one run of a configuration: b.Loop's generations, timed.
-func measure(b *testing.B, r *Runner) {
+// startRun begins a run of a configuration: the CPU backend follows the
+// run's GOMAXPROCS, and the iteration is reported on the progress line.
+func startRun(b *testing.B, r *Runner) {
 	if err := r.FollowThreads(); err != nil {
 		b.Fatal(err)
 	}
@@ -211,6 +212,11 @@ func measure(b *testing.B, r *Runner) {
 	if count := flag.Lookup("test.count"); count != nil {
 		progress.Iteration("%s: iteration %d/%s", full, runs[full], count.Value)
 	}
+}
+
+// measure is one run of a configuration: b.Loop's generations, timed.
+func measure(b *testing.B, r *Runner) {
+	startRun(b, r)
 	n := r.Config.GenTokens
 	var prefill, decode time.Duration
 	var bw float64
@@ -267,14 +273,7 @@ func measure(b *testing.B, r *Runner) {
 // prefills of the synthetic prompt, timed; tokens/s is prompt tokens per
 // second.
 func measurePrompt(b *testing.B, r *Runner) {
-	if err := r.FollowThreads(); err != nil {
-		b.Fatal(err)
-	}
-	full := procsName(b.Name(), runtime.GOMAXPROCS(0))
-	runs[full]++
-	if count := flag.Lookup("test.count"); count != nil {
-		progress.Iteration("%s: iteration %d/%s", full, runs[full], count.Value)
-	}
+	startRun(b, r)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
