@@ -225,6 +225,7 @@ func measure(b *testing.B, r *Runner) {
 	if roofline {
 		bw = ReadBandwidth() // once per process and GOMAXPROCS, before the timer starts
 	}
+	pause, resume := b.StopTimer, b.StartTimer
 	b.ReportAllocs()
 	b.ResetTimer()
 	steps := n - 1 // decodes after the first token, which the prefill gives
@@ -232,27 +233,12 @@ func measure(b *testing.B, r *Runner) {
 		steps = n // at depth, n decodes after the untimed fill
 	}
 	for b.Loop() {
-		if r.Config.Depth > 0 {
-			b.StopTimer()
-			start := time.Now()
-			if err := r.FillCache(); err != nil {
-				b.Fatal(err)
-			}
-			prefill += time.Since(start)
-			b.StartTimer()
-			start = time.Now()
-			if _, err := r.DecodeSteps(n); err != nil {
-				b.Fatal(err)
-			}
-			decode += time.Since(start)
-			continue
-		}
-		res, err := r.Generate(n)
+		pf, dec, _, err := r.TimedOp(n, pause, resume)
 		if err != nil {
 			b.Fatal(err)
 		}
-		prefill += res.Prefill
-		decode += res.Total - res.Prefill
+		prefill += pf
+		decode += dec
 	}
 	b.StopTimer()
 	ops := float64(b.N)

@@ -368,6 +368,39 @@ func (r *Runner) Generate(n int) (gpt.Result, error) {
 	return r.gen.Generate(r.Prompt, n, r.Config.UseKVCache, r.sampler)
 }
 
+// TimedOp is one timed op of a generation configuration, as
+// BenchmarkGenerate and benchinfer run it: at a depth, the cache filled
+// (its time is the prefill) between pause and resume, which stop and
+// restart the caller's timer (nil for none), then n decodes; else a
+// generation of n tokens from the prompt. It returns the prefill and
+// decode times and the number of tokens generated.
+func (r *Runner) TimedOp(n int, pause, resume func()) (prefill, decode time.Duration, tokens int, err error) {
+	if r.Config.Depth == 0 {
+		res, err := r.Generate(n)
+		if err != nil {
+			return 0, 0, 0, err
+		}
+		return res.Prefill, res.Total - res.Prefill, len(res.Tokens), nil
+	}
+	if pause != nil {
+		pause()
+	}
+	start := time.Now()
+	if err := r.FillCache(); err != nil {
+		return 0, 0, 0, err
+	}
+	prefill = time.Since(start)
+	if resume != nil {
+		resume()
+	}
+	start = time.Now()
+	toks, err := r.DecodeSteps(n)
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	return prefill, time.Since(start), len(toks), nil
+}
+
 // Warmup runs the untimed warmup (none when WarmupTokens is 0) and then
 // resets the device's peak-memory counter: a generation of WarmupTokens,
 // and for prompt processing a prefill of the synthetic prompt, and at a

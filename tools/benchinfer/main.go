@@ -232,30 +232,20 @@ func benchmark(op *options, stdout, stderr io.Writer) (*report.Report, string, e
 	}
 	var tps, prefill, decode []float64
 	for i := range op.iters {
+		// At a depth, the cache filled untimed, then gen-tokens decodes timed.
+		pf, dec, toks, err := r.TimedOp(op.gen, nil, nil)
+		if err != nil {
+			return nil, "", err
+		}
+		prefill = append(prefill, float64(pf.Nanoseconds())/1e6)
 		var t float64
 		if op.depth > 0 {
-			// The cache filled untimed, then gen-tokens decodes timed.
-			start := time.Now()
-			if err := r.FillCache(); err != nil {
-				return nil, "", err
-			}
-			prefill = append(prefill, float64(time.Since(start).Nanoseconds())/1e6)
-			start = time.Now()
-			toks, err := r.DecodeSteps(op.gen)
-			if err != nil {
-				return nil, "", err
-			}
-			t = float64(len(toks)) / max(time.Since(start).Seconds(), 1e-12)
+			t = float64(toks) / max(dec.Seconds(), 1e-12)
 			decode = append(decode, t)
 		} else {
-			res, err := r.Generate(op.gen)
-			if err != nil {
-				return nil, "", err
-			}
-			t = float64(len(res.Tokens)) / max(res.Total.Seconds(), 1e-12)
-			prefill = append(prefill, float64(res.Prefill.Nanoseconds())/1e6)
-			if d := (res.Total - res.Prefill).Seconds(); len(res.Tokens) > 1 && d > 0 {
-				decode = append(decode, float64(len(res.Tokens)-1)/d)
+			t = float64(toks) / max((pf+dec).Seconds(), 1e-12)
+			if toks > 1 && dec > 0 {
+				decode = append(decode, float64(toks-1)/dec.Seconds())
 			}
 		}
 		tps = append(tps, t)
