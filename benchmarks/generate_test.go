@@ -149,17 +149,18 @@ func sweep(b *testing.B, p *Params, configs []Config, variable string, measure f
 		// for the backend's worker pool.
 		runtime.GOMAXPROCS(procs[0])
 		progress.Printf("configuration %d/%d: %s: loading the model", i+1, len(configs), c.Name())
-		r, err := NewRunner(c, os.Stdout)
-		if errors.Is(err, gpt.ErrNoDevice) {
-			reason := fmt.Sprintf("BENCH_DEVICE=%s: skipped in a sweep: %v", c.Device, err)
+		// skip says why c is skipped and runs it as a skipped sub-benchmark.
+		skip := func(reason string) {
 			fmt.Printf("[tokbench] %s: %s\n", c.Name(), reason)
 			b.Run(c.Name(), func(b *testing.B) { b.Skip(reason) })
+		}
+		r, err := NewRunner(c, os.Stdout)
+		if errors.Is(err, gpt.ErrNoDevice) {
+			skip(fmt.Sprintf("BENCH_DEVICE=%s: skipped in a sweep: %v", c.Device, err))
 			continue
 		}
 		if errors.Is(err, ErrDepthWithoutCache) {
-			reason := fmt.Sprintf("skipped: %v", err)
-			fmt.Printf("[tokbench] %s: %s\n", c.Name(), reason)
-			b.Run(c.Name(), func(b *testing.B) { b.Skip(reason) })
+			skip(fmt.Sprintf("skipped: %v", err))
 			continue
 		}
 		if errors.Is(err, ErrDepth) {
@@ -170,10 +171,8 @@ func sweep(b *testing.B, p *Params, configs []Config, variable string, measure f
 		}
 		name := r.Name()
 		if prev, ok := ran[name]; ok {
-			reason := fmt.Sprintf("skipped: runs as %s, as %s did", name, prev)
-			fmt.Printf("[tokbench] %s: %s\n", c.Name(), reason)
 			r.Close()
-			b.Run(c.Name(), func(b *testing.B) { b.Skip(reason) })
+			skip(fmt.Sprintf("skipped: runs as %s, as %s did", name, prev))
 			continue
 		}
 		ran[name] = c.Name()
