@@ -77,6 +77,11 @@ func parse(args []string, stdout io.Writer) (*options, error) {
 		}
 		return nil, usageError{err.Error()}
 	}
+	// The prompt's bytes bound its token count: a length the memory limit
+	// refuses is refused here, before any file is read.
+	genErr := gpt.CheckGenTokens(len(op.prompt), op.gen)
+	warmupErr := gpt.CheckGenTokens(len(op.prompt), op.warmup)
+	dtypeErr := gpt.CheckDType(op.dtype)
 	switch {
 	case fs.NArg() > 0:
 		return nil, usageError{fmt.Sprintf("unrecognized arguments: %s", fs.Arg(0))}
@@ -96,10 +101,10 @@ func parse(args []string, stdout io.Writer) (*options, error) {
 		return nil, usageError{"--warmup-tokens must be >= 0."}
 	case op.gen <= 0:
 		return nil, usageError{"--gen-tokens must be > 0."}
-	case gpt.CheckGenTokens(len(op.prompt), op.gen) != nil:
-		return nil, usageError{"--gen-tokens: " + gpt.CheckGenTokens(len(op.prompt), op.gen).Error()}
-	case gpt.CheckGenTokens(len(op.prompt), op.warmup) != nil:
-		return nil, usageError{"--warmup-tokens: " + gpt.CheckGenTokens(len(op.prompt), op.warmup).Error()}
+	case genErr != nil:
+		return nil, usageError{"--gen-tokens: " + genErr.Error()}
+	case warmupErr != nil:
+		return nil, usageError{"--warmup-tokens: " + warmupErr.Error()}
 	case op.iters <= 0:
 		return nil, usageError{"--iters must be > 0."}
 	case op.promptTokens < 0:
@@ -108,8 +113,8 @@ func parse(args []string, stdout io.Writer) (*options, error) {
 		return nil, usageError{"--depth must be >= 0."}
 	case op.threads <= 0:
 		return nil, usageError{"--threads must be > 0."}
-	case gpt.CheckDType(op.dtype) != nil:
-		return nil, usageError{fmt.Sprintf("argument --dtype: %v", gpt.CheckDType(op.dtype))}
+	case dtypeErr != nil:
+		return nil, usageError{fmt.Sprintf("argument --dtype: %v", dtypeErr)}
 	case op.device != "cpu" && op.device != "cuda":
 		return nil, usageError{fmt.Sprintf("argument --device: want cpu or cuda, got %q", op.device)}
 	case op.mdLang != string(report.English) && op.mdLang != string(report.French):
