@@ -157,21 +157,6 @@ func (r redactor) wrap(err error) error {
 // maxShown is the most bytes of one server-supplied value an error shows.
 const maxShown = 200
 
-// quoted returns a server-supplied value for an error message: Go-quoted,
-// so that control bytes (an escape sequence erasing the line, say) and
-// invisible format characters are shown escaped instead of reaching the
-// terminal, and cut after maxShown bytes with the full length given.
-func quoted(s string) string {
-	if len(s) <= maxShown {
-		return strconv.Quote(s)
-	}
-	cut := maxShown
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return fmt.Sprintf("%s… (%d bytes in all)", strconv.Quote(s[:cut]), len(s))
-}
-
 // clip makes a value that is mostly well-formed (a URL) safe to show
 // unquoted: runes that are not printable are escaped as in a Go string
 // literal, and the result is cut after maxShown bytes.

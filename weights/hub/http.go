@@ -14,6 +14,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/labcoreai/tokbench/weights"
 )
 
 // Default timeouts, the same as huggingface_hub's HF_HUB_ETAG_TIMEOUT and
@@ -303,7 +305,7 @@ func statusText(resp *http.Response) string {
 	if reason == "" || reason == http.StatusText(resp.StatusCode) {
 		return fmt.Sprintf("%d %s", resp.StatusCode, http.StatusText(resp.StatusCode))
 	}
-	return fmt.Sprintf("%d %s", resp.StatusCode, quoted(reason))
+	return fmt.Sprintf("%d %s", resp.StatusCode, weights.Quote(reason))
 }
 
 // statusError maps a Hub error answer to an *Error, like huggingface_hub's
@@ -357,7 +359,7 @@ func (c *Client) statusError(resp *http.Response, t target, u string) *Error {
 	}
 	e.Status = st
 	if srv != "" {
-		e.Msg += " (server said: " + quoted(srv) + ")"
+		e.Msg += " (server said: " + weights.Quote(srv) + ")"
 	}
 	return e
 }
@@ -401,7 +403,7 @@ func (c *Client) headOnce(ctx context.Context, t target, u string) (fileMeta, *h
 		if resp.StatusCode >= 300 && resp.StatusCode < 400 {
 			loc, err := req.URL.Parse(resp.Header.Get("Location"))
 			if err != nil || resp.Header.Get("Location") == "" {
-				return fileMeta{}, resp, t.errorf(ErrProtocol, displayURL(u), nil, "redirect (HTTP %d) without a usable Location (%s)", resp.StatusCode, quoted(resp.Header.Get("Location")))
+				return fileMeta{}, resp, t.errorf(ErrProtocol, displayURL(u), nil, "redirect (HTTP %d) without a usable Location (%s)", resp.StatusCode, weights.Quote(resp.Header.Get("Location")))
 			}
 			rel, _ := url.Parse(resp.Header.Get("Location"))
 			if rel.Host == "" {
@@ -452,17 +454,17 @@ func (c *Client) metaFrom(resp *http.Response, t target, u, location string) (fi
 	case m.commit == "":
 		return m, resp, t.errorf(ErrProtocol, du, nil, "answer has no %s header: the server does not look like a Hugging Face Hub", headerRepoCommit)
 	case !IsCommitHash(m.commit):
-		return m, resp, t.errorf(ErrProtocol, du, nil, "answer has a malformed %s header %s", headerRepoCommit, quoted(m.commit))
+		return m, resp, t.errorf(ErrProtocol, du, nil, "answer has a malformed %s header %s", headerRepoCommit, weights.Quote(m.commit))
 	case m.etag == "":
 		return m, resp, t.errorf(ErrProtocol, du, nil, "answer has no ETag: the file version cannot be identified")
 	case !safeEtagRe.MatchString(m.etag) || len(m.etag) > 128:
-		return m, resp, t.errorf(ErrProtocol, du, nil, "answer has an ETag %s that is not a usable blob name", quoted(m.etag))
+		return m, resp, t.errorf(ErrProtocol, du, nil, "answer has an ETag %s that is not a usable blob name", weights.Quote(m.etag))
 	case sizeValue == "":
 		return m, resp, t.errorf(ErrProtocol, du, nil, "answer announces no size (no %s or Content-Length header; a redirect needs %s): the download could not be bounded or verified, refusing it as huggingface_hub does",
 			headerLinkedSize, headerLinkedSize)
 	case m.size < 0:
 		return m, resp, t.errorf(ErrProtocol, du, nil, "answer has a %s header %s that is not a size in bytes: the download could not be bounded or verified",
-			sizeHeader, quoted(sizeValue))
+			sizeHeader, weights.Quote(sizeValue))
 	}
 	return m, resp, nil
 }
@@ -509,7 +511,7 @@ func (c *Client) resolveRevisionOnce(ctx context.Context, t target) (string, err
 		return "", t.errorf(ErrProtocol, u, err, "revision info is not valid JSON")
 	}
 	if !IsCommitHash(info.SHA) {
-		return "", t.errorf(ErrProtocol, u, nil, "revision info has no usable commit hash (sha %s)", quoted(info.SHA))
+		return "", t.errorf(ErrProtocol, u, nil, "revision info has no usable commit hash (sha %s)", weights.Quote(info.SHA))
 	}
 	return info.SHA, nil
 }

@@ -42,6 +42,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/labcoreai/tokbench/weights"
 )
 
 // DefaultEndpoint is the Hub used when HF_ENDPOINT is not set.
@@ -172,7 +174,7 @@ func NewFromEnv() (*Client, error) {
 	if v := strings.TrimSpace(os.Getenv("HF_HUB_DOWNLOAD_MIN_RATE")); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil || n < 0 {
-			return nil, fmt.Errorf("hub: HF_HUB_DOWNLOAD_MIN_RATE=%s is not a number of bytes per second (0 for no minimum)", quoted(v))
+			return nil, fmt.Errorf("hub: HF_HUB_DOWNLOAD_MIN_RATE=%s is not a number of bytes per second (0 for no minimum)", weights.Quote(v))
 		}
 		c.MinRate = n
 		if n == 0 {
@@ -614,7 +616,7 @@ func (c *Client) transfer(ctx context.Context, t target, meta fileMeta, incomple
 		c.logf("%s@%s %s: resuming at byte %d", t.repoID, t.revision, t.filename, offset)
 		if total, ok := rangeTotal(resp.Header.Get("Content-Range")); ok && total != meta.size {
 			return t.errorf(ErrIntegrity, du, nil, "Content-Range %s announces a file of %d bytes but the file's metadata says %d; nothing was kept",
-				quoted(resp.Header.Get("Content-Range")), total, meta.size)
+				weights.Quote(resp.Header.Get("Content-Range")), total, meta.size)
 		}
 	case resp.StatusCode == http.StatusOK || resp.StatusCode == http.StatusPartialContent:
 		if offset > 0 {
@@ -658,7 +660,7 @@ func (c *Client) transfer(ctx context.Context, t target, meta fileMeta, incomple
 		defer zr.Close()
 		body = zr
 	default:
-		return t.errorf(ErrProtocol, du, nil, "the body has Content-Encoding %s, which is not supported (the request asked for identity, and gzip is decoded); nothing was kept", quoted(rawEnc))
+		return t.errorf(ErrProtocol, du, nil, "the body has Content-Encoding %s, which is not supported (the request asked for identity, and gzip is decoded); nothing was kept", weights.Quote(rawEnc))
 	}
 	c.logf("GET %s -> %s (%s)", du, incomplete, sizeString(expected))
 
@@ -797,7 +799,7 @@ func (c *Client) get(ctx context.Context, w *watchdog, t target, u string, offse
 			resp.Body.Close()
 			loc, err := req.URL.Parse(resp.Header.Get("Location"))
 			if err != nil || resp.Header.Get("Location") == "" {
-				return nil, u, 0, t.errorf(ErrProtocol, displayURL(u), nil, "redirect (HTTP %d) without a usable Location (%s)", resp.StatusCode, quoted(resp.Header.Get("Location")))
+				return nil, u, 0, t.errorf(ErrProtocol, displayURL(u), nil, "redirect (HTTP %d) without a usable Location (%s)", resp.StatusCode, weights.Quote(resp.Header.Get("Location")))
 			}
 			if hops >= maxRedirects {
 				return nil, u, 0, t.errorf(ErrProtocol, displayURL(u), nil, "more than %d redirects", maxRedirects)
@@ -820,11 +822,11 @@ func (c *Client) get(ctx context.Context, w *watchdog, t target, u string, offse
 				// Without Range, only a 200 (or a 206 from byte 0) holds the
 				// file from its start.
 				return nil, u, 0, t.errorf(ErrProtocol, displayURL(u), nil,
-					"answered HTTP 206 (partial content) to a request without Range, with Content-Range %s not starting at byte 0", quoted(cr))
+					"answered HTTP 206 (partial content) to a request without Range, with Content-Range %s not starting at byte 0", weights.Quote(cr))
 			}
 			// The range was refused (416) or answered from another offset:
 			// start from byte 0 without Range (once: offset is now 0).
-			c.logf("GET %s: HTTP %d with Content-Range %s for bytes=%d-, starting again from byte 0", displayURL(u), resp.StatusCode, quoted(cr), offset)
+			c.logf("GET %s: HTTP %d with Content-Range %s for bytes=%d-, starting again from byte 0", displayURL(u), resp.StatusCode, weights.Quote(cr), offset)
 			offset = 0
 			continue
 		}
