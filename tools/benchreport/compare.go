@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"strings"
 
 	"golang.org/x/perf/benchfmt"
@@ -29,13 +30,7 @@ func runCompare(fs *flag.FlagSet, svgPath string, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "benchreport: -compare needs -svg FILE and two go test outputs: benchreport -compare -svg FILE BASE HEAD")
 		return 2
 	}
-	var stray []string
-	fs.Visit(func(fl *flag.Flag) {
-		if fl.Name != "compare" && fl.Name != "svg" {
-			stray = append(stray, "-"+fl.Name)
-		}
-	})
-	if len(stray) > 0 {
+	if stray := strayFlags(fs, "compare", "svg"); len(stray) > 0 {
 		fmt.Fprintf(stderr, "benchreport: -compare draws a chart (-svg) only; %s is for a benchmark run\n", strings.Join(stray, ", "))
 		return 2
 	}
@@ -205,4 +200,16 @@ func cutProcs(name string) (string, string, bool) {
 		}
 	}
 	return name[:i], name[i+1:], true
+}
+
+// strayFlags returns, as "-name", the flags set on fs that are not among
+// allowed, in the order flag.Visit gives them.
+func strayFlags(fs *flag.FlagSet, allowed ...string) []string {
+	var stray []string
+	fs.Visit(func(fl *flag.Flag) {
+		if !slices.Contains(allowed, fl.Name) {
+			stray = append(stray, "-"+fl.Name)
+		}
+	})
+	return stray
 }

@@ -23,15 +23,7 @@ func runMerge(fs *flag.FlagSet, f *formatFlags, lang report.Lang, mdOut string, 
 		fmt.Fprintln(stderr, "benchreport: -merge: no report files given (benchreport -merge a.json b.json ...)")
 		return 2
 	}
-	var stray []string
-	fs.Visit(func(fl *flag.Flag) {
-		switch fl.Name {
-		case "merge", "table", "lang", "md-out":
-		default:
-			stray = append(stray, "-"+fl.Name)
-		}
-	})
-	if len(stray) > 0 {
+	if stray := strayFlags(fs, "merge", "table", "lang", "md-out"); len(stray) > 0 {
 		fmt.Fprintf(stderr, "benchreport: -merge reads report files and makes a Markdown table (-table, -lang, -md-out); %s is for a benchmark run\n", strings.Join(stray, ", "))
 		return 2
 	}
