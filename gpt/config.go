@@ -182,8 +182,14 @@ func overLimit(what string, need int64) error {
 // weights: the weights, block_size rows of activations and KV cache, and
 // the logits. Validate's bounds keep it from overflowing.
 func (c Config) MemoryBytes() int64 {
-	buffers := int64(c.BlockSize) * int64(c.NEmbd) * (11 + 2*int64(c.NLayer))
-	return 4 * (c.NumParams() + buffers + 2*int64(c.VocabSize))
+	return 4 * (c.NumParams() + c.blockBufferFloats() + 2*int64(c.VocabSize))
+}
+
+// blockBufferFloats is the float count of what a backend holds per
+// block_size row, over every row: activations (11·n_embd floats) and the KV
+// cache (2·n_layer·n_embd).
+func (c Config) blockBufferFloats() int64 {
+	return int64(c.BlockSize) * int64(c.NEmbd) * (11 + 2*int64(c.NLayer))
 }
 
 // checkRequested applies to a model built on request the bounds a

@@ -298,7 +298,7 @@ const maxBlockFloats = 1 << 26
 // state dict with block_size 1e6 would ask for gigabytes. The buffers may
 // take 16 times the weights, or 256 MiB, whichever is more.
 func checkBlockBuffers(c Config) error {
-	floats := int64(c.BlockSize) * int64(c.NEmbd) * (11 + 2*int64(c.NLayer))
+	floats := c.blockBufferFloats()
 	limit := max(16*c.NumParams(), maxBlockFloats)
 	if floats > limit {
 		return fmt.Errorf("block_size %d would need %d MiB of activation and KV-cache buffers, out of proportion to the %d weights in the file (at most 16 times the weights or 256 MiB)",
