@@ -152,7 +152,7 @@ func FromTensors(c Config, tensors map[string]*weights.Tensor, src string) (*Mod
 	}
 	sort.Strings(warns)
 	if len(warns) > 0 {
-		warns = []string{fmt.Sprintf("%s: ignoring %d unknown tensors: %s", src, len(warns), weights.QuoteList(warns, 20))}
+		warns = []string{fmt.Sprintf("%s: ignoring %d unknown tensors: %s", src, len(warns), weights.QuoteList(warns))}
 	}
 	return m, warns, nil
 }

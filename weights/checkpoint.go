@@ -121,7 +121,7 @@ func loadCheckpoint(name string, r io.ReaderAt, size int64) (*Checkpoint, *loadS
 	}
 	sdv, ok := top.get("model_state_dict")
 	if !ok {
-		return nil, nil, errf("no \"model_state_dict\" in the checkpoint (keys: %s)", QuoteList(strKeys(top), maxListed))
+		return nil, nil, errf("no \"model_state_dict\" in the checkpoint (keys: %s)", QuoteList(strKeys(top)))
 	}
 	sd, ok := sdv.(*pyDict)
 	if !ok {
@@ -146,9 +146,6 @@ func loadCheckpoint(name string, r io.ReaderAt, size int64) (*Checkpoint, *loadS
 	}
 	return ck, stats, nil
 }
-
-// maxListed is how many names a message lists.
-const maxListed = 20
 
 // strKeys returns the string keys of d, sorted, and a short description of
 // each other key.
@@ -200,7 +197,7 @@ func openArchive(name string, r io.ReaderAt, size int64) (*ckptArchive, error) {
 		return nil, fmt.Errorf("weights: %s: no <folder>/data.pkl in the zip: not a torch.save checkpoint", name)
 	case 1:
 	default:
-		return nil, fmt.Errorf("weights: %s: several data.pkl in the zip (%s)", name, QuoteList(pkl, maxListed))
+		return nil, fmt.Errorf("weights: %s: several data.pkl in the zip (%s)", name, QuoteList(pkl))
 	}
 	a.prefix = strings.TrimSuffix(pkl[0], "data.pkl")
 	if f, ok := a.files[a.prefix+"byteorder"]; ok {

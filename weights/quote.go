@@ -27,14 +27,17 @@ func Quote(s string) string {
 	return strconv.Quote(s[:cut]) + fmt.Sprintf("... (%d bytes)", len(s))
 }
 
-// QuoteList quotes the first max names with Quote, separated by ", ",
-// followed by "and N more" when there are more: a warning listing the names
+// maxListed is how many names QuoteList shows.
+const maxListed = 20
+
+// QuoteList quotes the first 20 names with Quote, separated by ", ",
+// followed by "and N more" when there are more: a message listing the names
 // of a file stays short however many the file holds.
-func QuoteList(names []string, max int) string {
+func QuoteList(names []string) string {
 	var b []byte
 	for i, n := range names {
-		if i == max {
-			b = fmt.Appendf(b, ", and %d more", len(names)-max)
+		if i == maxListed {
+			b = fmt.Appendf(b, ", and %d more", len(names)-maxListed)
 			break
 		}
 		if i > 0 {

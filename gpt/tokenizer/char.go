@@ -9,10 +9,6 @@ import (
 	"github.com/labcoreai/tokbench/weights"
 )
 
-// maxListed is how many unknown prompt characters an error names before
-// "and N more": a hostile prompt must not make a megabyte message.
-const maxListed = 20
-
 // Char is a character-level tokenizer: token id i is the character vocab[i],
 // as upstream's CharTokenizer (stoi = {ch: i for i, ch in enumerate(vocab)}).
 // Characters are Unicode code points, as Python iterates a str.
@@ -73,7 +69,7 @@ func (c *Char) Encode(s string) ([]int, error) {
 		i += size
 	}
 	if len(unknown) > 0 {
-		return nil, fmt.Errorf("tokenizer: prompt has characters outside the char vocab: %s", weights.QuoteList(unknown, maxListed))
+		return nil, fmt.Errorf("tokenizer: prompt has characters outside the char vocab: %s", weights.QuoteList(unknown))
 	}
 	return ids, nil
 }
