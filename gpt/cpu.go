@@ -55,7 +55,7 @@ const minParallel = 16 << 10
 // for attention) below which a decode step's product or attention runs on
 // the calling goroutine alone. With workers that spin between products
 // (cpukern.DefaultSpin), even base.toml's shape (products of 0.06-1 MB)
-// decodes about 2x faster on two cores than on one (BenchmarkDecodeSplit,
+// decodes 1.4-2.0x faster on two cores than on one (BenchmarkDecodeSplit,
 // quiet 2-core EPYC VM); only tiny steps stay on the caller.
 const decodeParallelBytes = 64 << 10
 

@@ -51,10 +51,11 @@ const (
 
 // DefaultSpin is how long idle workers and the waiting caller spin before
 // parking. Measured with BenchmarkDecodeSplit (gpt) on the project's 2-core
-// EPYC VM, quiet: 50 us made base.toml-shape decode 2x and GPT-2-small 1.7x
-// faster than one core, where workers that park at once ran at one core's
-// speed (waking a parked worker costs a futex call per product). With a
-// busy loop taking one core, the same spin ran at 0.6-0.96x of one core,
+// EPYC VM, quiet: 50 us made base.toml-shape decode 1.4-2.0x and
+// GPT-2-small 1.6-1.7x faster than one core, where workers that park at
+// once ran at one core's speed (waking a parked worker costs a futex call
+// per product). With a busy loop taking one core, it ran at 0.59-0.99x of
+// one core,
 // not the collapse of a barrier per operation: products are dealt from a
 // counter (Share), so the caller never waits for a worker that did not
 // join.
