@@ -28,14 +28,16 @@ type CPU struct {
 	cos, sin []float32
 
 	x, h, qkv, att, y, f []float32 // activations, block_size rows
-	scores               []float32 // block_size per pool part
+	scores               []float32 // 3*block_size per pool part
 	logits               []float32
 	dev                  Device
 	// lmHead is the tied embedding as the output projection.
 	lmHead Linear
 	// xq is a product's input quantized to 8 bits (int8 models only):
-	// block_size rows of up to 4*n_embd.
+	// panelMinRows-1 rows of up to 4*n_embd.
 	xq cpukern.Q8
+	// panels is the scratch of MatMulPanels: PanelFloats per pool part.
+	panels []float32
 
 	pool *cpukern.Pool
 	// decodePar is the decode step size from which products and attention
@@ -77,7 +79,8 @@ func NewCPU(m *Model) (*CPU, error) {
 		att:    make([]float32, T*C),
 		y:      make([]float32, T*C),
 		f:      make([]float32, T*4*C),
-		scores: make([]float32, T*pool.Size()),
+		scores: make([]float32, 3*T*pool.Size()),
+		panels: make([]float32, cpukern.PanelFloats*pool.Size()),
 		logits: make([]float32, c.VocabSize),
 		dev:    Device{Type: "cpu", Name: CPUName()},
 		pool:   pool,
@@ -90,7 +93,7 @@ func NewCPU(m *Model) (*CPU, error) {
 		if err := cpukern.CheckQ8Len("gpt: cpu backend: int8 weights: n_embd", C); err != nil {
 			return nil, err
 		}
-		b.xq = cpukern.NewQ8(T * 4 * C)
+		b.xq = cpukern.NewQ8((panelMinRows - 1) * 4 * C)
 	}
 	if c.UseRoPE {
 		b.cos, b.sin = RopeTables(c.HeadSize(), T+1)
@@ -148,23 +151,36 @@ const (
 // are dealt in chunks from a shared counter rather than in fixed shares, so
 // that a worker the OS preempts (a loaded machine) delays the others by
 // one chunk at most, and it runs with Pool.Share: a worker that wakes up
-// after the caller took the last chunk is not waited for.
+// after the caller took the last chunk is not waited for. From
+// panelMinRows rows of x (a prompt) a chunk is PanelRows rows computed by
+// MatMulPanels; fewer (a decode step) run the row kernels.
 type matTask struct {
 	out, w, b, x []float32
 	w16          []uint16
 	w8, xq       cpukern.Q8 // int8 weights and x quantized
 	res          []float32
+	panels       []float32 // MatMulPanels' scratch per part; nil for the row kernels
 	t, in, nOut  int
 	act          int
 	chunk        int          // rows per chunk, a multiple of 4
 	next         atomic.Int64 // next chunk to take
 }
 
+// panelMinRows is the fewest rows of x whose products run as panels
+// (cpukern.MatMulPanels). A decode step (one row) runs the row kernels,
+// which read each weight once as it is; int8 weights there multiply x
+// quantized to 8 bits, where panels multiply the float32 x.
+const panelMinRows = 4
+
 // chunkBytes is about how many weight bytes one chunk of a matTask reads.
 const chunkBytes = 48 << 10
 
 // Do computes chunks of output rows until none is left.
 func (m *matTask) Do(part, parts int) {
+	if m.panels != nil {
+		m.doPanels(m.panels[part*cpukern.PanelFloats : (part+1)*cpukern.PanelFloats])
+		return
+	}
 	for {
 		o0 := int(m.next.Add(1)-1) * m.chunk
 		if o0 >= m.nOut {
@@ -191,6 +207,43 @@ func (m *matTask) Do(part, parts int) {
 	}
 }
 
+// doPanels computes chunks of PanelRows output rows with MatMulPanels
+// until none is left. Each chunk's outputs start from the bias, and a
+// residual product adds straight into the residual stream (res), so that
+// out is not written at all.
+func (m *matTask) doPanels(panel []float32) {
+	w := cpukern.Weights{F32: m.w, F16: m.w16, Q8: m.w8}
+	dst := m.out
+	if m.act == actResidual {
+		dst = m.res
+	}
+	for {
+		o0 := int(m.next.Add(1)-1) * m.chunk
+		if o0 >= m.nOut {
+			return
+		}
+		o1 := min(m.nOut, o0+m.chunk)
+		for r := range m.t {
+			row := dst[r*m.nOut+o0 : r*m.nOut+o1]
+			switch {
+			case m.b == nil && m.act != actResidual:
+				clear(row)
+			case m.b == nil:
+			case m.act == actResidual:
+				cpukern.Add(row, m.b[o0:o1])
+			default:
+				copy(row, m.b[o0:o1])
+			}
+		}
+		cpukern.MatMulPanels(dst, w, m.x, panel, m.t, m.in, m.nOut, o0, o1)
+		if m.act == actGELU {
+			for r := range m.t {
+				cpukern.GELU(dst[r*m.nOut+o0 : r*m.nOut+o1])
+			}
+		}
+	}
+}
+
 // matmul runs out = act(x @ l^T + l.B) for t rows on the pool.
 func (b *CPU) matmul(l *Linear, out, x []float32, t, act int, res []float32) {
 	m := &b.mt
@@ -198,6 +251,8 @@ func (b *CPU) matmul(l *Linear, out, x []float32, t, act int, res []float32) {
 	m.out, m.w, m.w16, m.w8, m.b, m.x, m.t, m.in, m.nOut, m.act, m.res = out, l.W, l.W16, l.W8, l.B, x, t, in, nOut, act, res
 	es := 4
 	switch {
+	case t >= panelMinRows:
+		m.panels = b.panels
 	case l.W16 != nil:
 		es = 2
 	case l.W8.Q != nil:
@@ -206,13 +261,16 @@ func (b *CPU) matmul(l *Linear, out, x []float32, t, act int, res []float32) {
 		cpukern.QuantizeQ8(m.xq, x[:t*in])
 	}
 	m.chunk = max(4, chunkBytes/(es*in)&^3)
+	if m.panels != nil {
+		m.chunk = cpukern.PanelRows
+	}
 	m.next.Store(0)
 	if t*in*nOut < minParallel || t == 1 && es*in*nOut < b.decodePar {
 		m.Do(0, 1)
 	} else {
 		b.pool.Share(m)
 	}
-	m.out, m.w, m.w16, m.w8, m.xq, m.b, m.x, m.res = nil, nil, nil, cpukern.Q8{}, cpukern.Q8{}, nil, nil, nil
+	m.out, m.w, m.w16, m.w8, m.xq, m.b, m.x, m.res, m.panels = nil, nil, nil, cpukern.Q8{}, cpukern.Q8{}, nil, nil, nil, nil
 }
 
 func (b *CPU) linear(l *Linear, out, x []float32, t, act int, res []float32) {
@@ -220,7 +278,8 @@ func (b *CPU) linear(l *Linear, out, x []float32, t, act int, res []float32) {
 }
 
 // attnTask is the attention of t queries (rows of qkv) over every head,
-// dealt to the pool's workers one (query, head) pair at a time.
+// dealt to the pool's workers one (query, head) pair at a time, or in a
+// prompt three queries of one head at a time.
 type attnTask struct {
 	b          *CPU
 	keys, vals []float32
@@ -237,7 +296,19 @@ func (a *attnTask) Do(part, parts int) {
 	c := b.m.Config
 	C, hd, nh := c.NEmbd, c.HeadSize(), c.NHead
 	bs := c.BlockSize
-	scores := b.scores[part*bs : (part+1)*bs]
+	scores := b.scores[3*part*bs : 3*(part+1)*bs]
+	if a.attend == 0 {
+		// A prompt: three queries of one head at a time.
+		for {
+			it := int(a.next.Add(1) - 1)
+			if it >= (a.t+2)/3*nh {
+				return
+			}
+			t, h := it/nh*3, it%nh
+			o := h * hd
+			cpukern.AttendPrompt(b.att[t*C+o:], C, b.qkv[t*3*C+o:], 3*C, a.keys[o:], a.vals[o:], C, hd, t, min(3, a.t-t), b.scale, scores, bs)
+		}
+	}
 	for {
 		it := int(a.next.Add(1) - 1)
 		if it >= a.t*nh {
@@ -245,12 +316,8 @@ func (a *attnTask) Do(part, parts int) {
 		}
 		t, h := it/nh, it%nh
 		o := h * hd
-		n := a.attend
-		if n == 0 {
-			n = t + 1
-		}
 		q := b.qkv[t*3*C+o : t*3*C+o+hd]
-		cpukern.Attend(b.att[t*C+o:t*C+o+hd], q, a.keys[o:], a.vals[o:], n, C, b.scale, scores)
+		cpukern.Attend(b.att[t*C+o:t*C+o+hd], q, a.keys[o:], a.vals[o:], a.attend, C, b.scale, scores)
 	}
 }
 

@@ -54,3 +54,21 @@ func dotsQ8_4(out *float32, wq *int8, wd *float32, xq *int8, xd *float32, rows, 
 func quantizeQ8(q *int8, d *float32, x *float32, nb int) {
 	panic("cpukern: no assembly kernels in this build")
 }
+func dotsAccF32_4x1(out *float32, w *float32, x *float32, rows, in, wstride, xstride, outstride int) {
+	panic("cpukern: no assembly kernels in this build")
+}
+func dotsAccF32_1x1(out *float32, w *float32, x *float32, rows, in, wstride, xstride, outstride int) {
+	panic("cpukern: no assembly kernels in this build")
+}
+func dotsAccF32_4x3(out *float32, w *float32, x *float32, rows, in, wstride, xstride, outstride int) {
+	panic("cpukern: no assembly kernels in this build")
+}
+func dotsAccF32_1x3(out *float32, w *float32, x *float32, rows, in, wstride, xstride, outstride int) {
+	panic("cpukern: no assembly kernels in this build")
+}
+func widenF16(dst *float32, src *uint16, n int) {
+	panic("cpukern: no assembly kernels in this build")
+}
+func widenQ8(dst *float32, q *int8, d *float32, nb int) {
+	panic("cpukern: no assembly kernels in this build")
+}

@@ -11,6 +11,7 @@
 package cpukern
 
 import (
+	"fmt"
 	"math"
 )
 
@@ -235,8 +236,6 @@ func Attend(out, q, k, v []float32, n, stride int, scale float32, scores []float
 	}
 	s := scores[:n]
 	k = k[:(n-1)*stride+hd]
-	v = v[:(n-1)*stride+hd]
-	out = out[:hd]
 	asm := useAsm && hd%8 == 0 && hd > 0
 	if asm {
 		n4 := n &^ 3
@@ -251,12 +250,51 @@ func Attend(out, q, k, v []float32, n, stride int, scale float32, scores []float
 			s[j] = refDot(q, k[j*stride:j*stride+hd])
 		}
 	}
+	weigh(out[:hd], s, v, stride, scale, asm)
+}
+
+// AttendPrompt is Attend for the queries of a prompt, which see the keys
+// up to their own position: query j < nq (at most 3), at position i0+j,
+// is q[j*qstride:][:hd] and its output out[j*ostride:][:hd], over keys
+// 0..i0+j. Three queries share each key's loads (dotsF32_4x3); scores is
+// scratch of 3*rs, rs >= i0+nq.
+func AttendPrompt(out []float32, ostride int, q []float32, qstride int, k, v []float32, stride, hd, i0, nq int, scale float32, scores []float32, rs int) {
+	if nq < 1 || nq > 3 || rs < i0+nq || hd <= 0 {
+		panic(fmt.Sprintf("cpukern: AttendPrompt: %d queries of %d from position %d with score rows of %d", nq, hd, i0, rs))
+	}
+	if nq < 3 || !useAsm || hd%8 != 0 {
+		for j := range nq {
+			Attend(out[j*ostride:], q[j*qstride:j*qstride+hd], k, v, i0+j+1, stride, scale, scores[j*rs:])
+		}
+		return
+	}
+	n := i0 + 3
+	k = k[:(n-1)*stride+hd]
+	_ = q[2*qstride+hd-1]
+	_ = scores[2*rs+n-1]
+	n4 := n &^ 3
+	if n4 > 0 {
+		dotsF32_4x3(&scores[0], &k[0], &q[0], n4, hd, stride, qstride, rs)
+	}
+	if n4 < n {
+		dotsF32_1x3(&scores[n4], &k[n4*stride], &q[0], n-n4, hd, stride, qstride, rs)
+	}
+	for j := range 3 {
+		weigh(out[j*ostride:j*ostride+hd], scores[j*rs:j*rs+i0+j+1], v, stride, scale, true)
+	}
+}
+
+// weigh sets out to the softmax(s * scale) weighted sum of the rows of v
+// (v_j at v[j*stride]), with the assembly kernel if asm.
+func weigh(out, s, v []float32, stride int, scale float32, asm bool) {
+	hd := len(out)
+	v = v[:(len(s)-1)*stride+hd]
 	for j := range s {
 		s[j] *= scale
 	}
 	Softmax(s)
 	if asm {
-		axpyRowsF32(&out[0], &s[0], &v[0], n, hd, stride)
+		axpyRowsF32(&out[0], &s[0], &v[0], len(s), hd, stride)
 		return
 	}
 	refWeightedSum(out, s, v, stride)

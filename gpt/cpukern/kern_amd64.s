@@ -433,6 +433,279 @@ dotsF16_1x3_done:
 	VZEROUPPER
 	RET
 
+// func dotsAccF32_4x1(out *float32, w *float32, x *float32, rows int, in int, wstride int, xstride int, outstride int)
+// Requires: AVX, FMA3, MMX+
+TEXT ·dotsAccF32_4x1(SB), NOSPLIT, $0-64
+	MOVQ out+0(FP), AX
+	MOVQ w+8(FP), CX
+	MOVQ x+16(FP), DX
+	MOVQ rows+24(FP), BX
+	MOVQ in+32(FP), SI
+	MOVQ wstride+40(FP), DI
+	SHLQ $0x02, DI
+
+dotsAccF32_4x1_rows:
+	CMPQ   BX, $0x00
+	JE     dotsAccF32_4x1_done
+	LEAQ   (CX)(DI*1), R8
+	LEAQ   (R8)(DI*1), R9
+	LEAQ   (R9)(DI*1), R10
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	LEAQ   (R10)(DI*1), R11
+	MOVQ   SI, R12
+	SHLQ   $0x03, R12
+	ADDQ   R11, R12
+	XORQ   R13, R13
+
+dotsAccF32_4x1_k:
+	CMPQ        R13, SI
+	JGE         dotsAccF32_4x1_reduce
+	PREFETCHT0  (R11)(R13*8)
+	PREFETCHT0  (R12)(R13*8)
+	VMOVUPS     (DX)(R13*4), Y4
+	VFMADD231PS (CX)(R13*4), Y4, Y0
+	VFMADD231PS (R8)(R13*4), Y4, Y1
+	VFMADD231PS (R9)(R13*4), Y4, Y2
+	VFMADD231PS (R10)(R13*4), Y4, Y3
+	ADDQ        $0x08, R13
+	JMP         dotsAccF32_4x1_k
+
+dotsAccF32_4x1_reduce:
+	VHADDPS      Y1, Y0, Y0
+	VHADDPS      Y3, Y2, Y2
+	VHADDPS      Y2, Y0, Y0
+	VEXTRACTF128 $0x01, Y0, X1
+	VADDPS       X1, X0, X1
+	VADDPS       (AX), X1, X1
+	VMOVUPS      X1, (AX)
+	ADDQ         $0x10, AX
+	ADDQ         DI, CX
+	ADDQ         DI, CX
+	ADDQ         DI, CX
+	ADDQ         DI, CX
+	SUBQ         $0x04, BX
+	JMP          dotsAccF32_4x1_rows
+
+dotsAccF32_4x1_done:
+	VZEROUPPER
+	RET
+
+// func dotsAccF32_1x1(out *float32, w *float32, x *float32, rows int, in int, wstride int, xstride int, outstride int)
+// Requires: AVX, FMA3, MMX+
+TEXT ·dotsAccF32_1x1(SB), NOSPLIT, $0-64
+	MOVQ out+0(FP), AX
+	MOVQ w+8(FP), CX
+	MOVQ x+16(FP), DX
+	MOVQ rows+24(FP), BX
+	MOVQ in+32(FP), SI
+	MOVQ wstride+40(FP), DI
+	SHLQ $0x02, DI
+
+dotsAccF32_1x1_rows:
+	CMPQ   BX, $0x00
+	JE     dotsAccF32_1x1_done
+	VXORPS Y0, Y0, Y0
+	LEAQ   (CX)(DI*1), R8
+	XORQ   R9, R9
+
+dotsAccF32_1x1_k:
+	CMPQ        R9, SI
+	JGE         dotsAccF32_1x1_reduce
+	PREFETCHT0  (R8)(R9*4)
+	VMOVUPS     (DX)(R9*4), Y1
+	VFMADD231PS (CX)(R9*4), Y1, Y0
+	ADDQ        $0x08, R9
+	JMP         dotsAccF32_1x1_k
+
+dotsAccF32_1x1_reduce:
+	VEXTRACTF128 $0x01, Y0, X1
+	VADDPS       X1, X0, X1
+	VHADDPS      X1, X1, X1
+	VHADDPS      X1, X1, X1
+	VADDSS       (AX), X1, X1
+	VMOVSS       X1, (AX)
+	ADDQ         $0x04, AX
+	ADDQ         DI, CX
+	SUBQ         $0x01, BX
+	JMP          dotsAccF32_1x1_rows
+
+dotsAccF32_1x1_done:
+	VZEROUPPER
+	RET
+
+// func dotsAccF32_4x3(out *float32, w *float32, x *float32, rows int, in int, wstride int, xstride int, outstride int)
+// Requires: AVX, FMA3
+TEXT ·dotsAccF32_4x3(SB), NOSPLIT, $0-64
+	MOVQ out+0(FP), AX
+	MOVQ w+8(FP), CX
+	MOVQ x+16(FP), DX
+	MOVQ rows+24(FP), BX
+	MOVQ in+32(FP), SI
+	MOVQ wstride+40(FP), DI
+	SHLQ $0x02, DI
+	MOVQ xstride+48(FP), R8
+	SHLQ $0x02, R8
+	MOVQ outstride+56(FP), R9
+	SHLQ $0x02, R9
+	LEAQ (DX)(R8*1), R10
+	LEAQ (AX)(R9*1), R11
+	LEAQ (R10)(R8*1), R8
+	LEAQ (R11)(R9*1), R9
+
+dotsAccF32_4x3_rows:
+	CMPQ   BX, $0x00
+	JE     dotsAccF32_4x3_done
+	LEAQ   (CX)(DI*1), R12
+	LEAQ   (R12)(DI*1), R13
+	LEAQ   (R13)(DI*1), R14
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	VXORPS Y8, Y8, Y8
+	VXORPS Y9, Y9, Y9
+	VXORPS Y10, Y10, Y10
+	VXORPS Y11, Y11, Y11
+	XORQ   R15, R15
+
+dotsAccF32_4x3_k:
+	CMPQ        R15, SI
+	JGE         dotsAccF32_4x3_reduce
+	VMOVUPS     (DX)(R15*4), Y12
+	VMOVUPS     (R10)(R15*4), Y13
+	VMOVUPS     (R8)(R15*4), Y14
+	VMOVUPS     (CX)(R15*4), Y15
+	VFMADD231PS Y15, Y12, Y0
+	VFMADD231PS Y15, Y13, Y1
+	VFMADD231PS Y15, Y14, Y2
+	VMOVUPS     (R12)(R15*4), Y15
+	VFMADD231PS Y15, Y12, Y3
+	VFMADD231PS Y15, Y13, Y4
+	VFMADD231PS Y15, Y14, Y5
+	VMOVUPS     (R13)(R15*4), Y15
+	VFMADD231PS Y15, Y12, Y6
+	VFMADD231PS Y15, Y13, Y7
+	VFMADD231PS Y15, Y14, Y8
+	VMOVUPS     (R14)(R15*4), Y15
+	VFMADD231PS Y15, Y12, Y9
+	VFMADD231PS Y15, Y13, Y10
+	VFMADD231PS Y15, Y14, Y11
+	ADDQ        $0x08, R15
+	JMP         dotsAccF32_4x3_k
+
+dotsAccF32_4x3_reduce:
+	VHADDPS      Y3, Y0, Y0
+	VHADDPS      Y9, Y6, Y6
+	VHADDPS      Y6, Y0, Y0
+	VEXTRACTF128 $0x01, Y0, X3
+	VADDPS       X3, X0, X3
+	VADDPS       (AX), X3, X3
+	VMOVUPS      X3, (AX)
+	ADDQ         $0x10, AX
+	VHADDPS      Y4, Y1, Y1
+	VHADDPS      Y10, Y7, Y7
+	VHADDPS      Y7, Y1, Y1
+	VEXTRACTF128 $0x01, Y1, X0
+	VADDPS       X0, X1, X0
+	VADDPS       (R11), X0, X0
+	VMOVUPS      X0, (R11)
+	ADDQ         $0x10, R11
+	VHADDPS      Y5, Y2, Y2
+	VHADDPS      Y11, Y8, Y8
+	VHADDPS      Y8, Y2, Y2
+	VEXTRACTF128 $0x01, Y2, X0
+	VADDPS       X0, X2, X0
+	VADDPS       (R9), X0, X0
+	VMOVUPS      X0, (R9)
+	ADDQ         $0x10, R9
+	ADDQ         DI, CX
+	ADDQ         DI, CX
+	ADDQ         DI, CX
+	ADDQ         DI, CX
+	SUBQ         $0x04, BX
+	JMP          dotsAccF32_4x3_rows
+
+dotsAccF32_4x3_done:
+	VZEROUPPER
+	RET
+
+// func dotsAccF32_1x3(out *float32, w *float32, x *float32, rows int, in int, wstride int, xstride int, outstride int)
+// Requires: AVX, FMA3
+TEXT ·dotsAccF32_1x3(SB), NOSPLIT, $0-64
+	MOVQ out+0(FP), AX
+	MOVQ w+8(FP), CX
+	MOVQ x+16(FP), DX
+	MOVQ rows+24(FP), BX
+	MOVQ in+32(FP), SI
+	MOVQ wstride+40(FP), DI
+	SHLQ $0x02, DI
+	MOVQ xstride+48(FP), R8
+	SHLQ $0x02, R8
+	MOVQ outstride+56(FP), R9
+	SHLQ $0x02, R9
+	LEAQ (DX)(R8*1), R10
+	LEAQ (AX)(R9*1), R11
+	LEAQ (R10)(R8*1), R8
+	LEAQ (R11)(R9*1), R9
+
+dotsAccF32_1x3_rows:
+	CMPQ   BX, $0x00
+	JE     dotsAccF32_1x3_done
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	XORQ   R12, R12
+
+dotsAccF32_1x3_k:
+	CMPQ        R12, SI
+	JGE         dotsAccF32_1x3_reduce
+	VMOVUPS     (DX)(R12*4), Y3
+	VMOVUPS     (R10)(R12*4), Y4
+	VMOVUPS     (R8)(R12*4), Y5
+	VMOVUPS     (CX)(R12*4), Y6
+	VFMADD231PS Y6, Y3, Y0
+	VFMADD231PS Y6, Y4, Y1
+	VFMADD231PS Y6, Y5, Y2
+	ADDQ        $0x08, R12
+	JMP         dotsAccF32_1x3_k
+
+dotsAccF32_1x3_reduce:
+	VEXTRACTF128 $0x01, Y0, X3
+	VADDPS       X3, X0, X3
+	VHADDPS      X3, X3, X3
+	VHADDPS      X3, X3, X3
+	VADDSS       (AX), X3, X3
+	VMOVSS       X3, (AX)
+	ADDQ         $0x04, AX
+	VEXTRACTF128 $0x01, Y1, X0
+	VADDPS       X0, X1, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VADDSS       (R11), X0, X0
+	VMOVSS       X0, (R11)
+	ADDQ         $0x04, R11
+	VEXTRACTF128 $0x01, Y2, X0
+	VADDPS       X0, X2, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VADDSS       (R9), X0, X0
+	VMOVSS       X0, (R9)
+	ADDQ         $0x04, R9
+	ADDQ         DI, CX
+	SUBQ         $0x01, BX
+	JMP          dotsAccF32_1x3_rows
+
+dotsAccF32_1x3_done:
+	VZEROUPPER
+	RET
+
 // func dotsSeqF32(out *float32, w *float32, x *float32, rows int, in int, wstride int)
 // Requires: AVX, FMA3
 TEXT ·dotsSeqF32(SB), NOSPLIT, $0-48
@@ -893,6 +1166,64 @@ DATA f127<>+20(SB)/4, $0x42fe0000
 DATA f127<>+24(SB)/4, $0x42fe0000
 DATA f127<>+28(SB)/4, $0x42fe0000
 GLOBL f127<>(SB), RODATA|NOPTR, $32
+
+// func widenF16(dst *float32, src *uint16, n int)
+// Requires: AVX, F16C
+TEXT ·widenF16(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), AX
+	MOVQ src+8(FP), CX
+	MOVQ n+16(FP), DX
+	XORQ BX, BX
+
+widenF16_loop:
+	CMPQ      BX, DX
+	JGE       widenF16_done
+	VCVTPH2PS (CX)(BX*2), Y0
+	VMOVUPS   Y0, (AX)(BX*4)
+	ADDQ      $0x08, BX
+	JMP       widenF16_loop
+
+widenF16_done:
+	VZEROUPPER
+	RET
+
+// func widenQ8(dst *float32, q *int8, d *float32, nb int)
+// Requires: AVX, AVX2
+TEXT ·widenQ8(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), AX
+	MOVQ q+8(FP), CX
+	MOVQ d+16(FP), DX
+	MOVQ nb+24(FP), BX
+
+widenQ8_loop:
+	CMPQ         BX, $0x00
+	JE           widenQ8_done
+	VBROADCASTSS (DX), Y0
+	VPMOVSXBD    (CX), Y1
+	VCVTDQ2PS    Y1, Y1
+	VMULPS       Y0, Y1, Y1
+	VMOVUPS      Y1, (AX)
+	VPMOVSXBD    8(CX), Y1
+	VCVTDQ2PS    Y1, Y1
+	VMULPS       Y0, Y1, Y1
+	VMOVUPS      Y1, 32(AX)
+	VPMOVSXBD    16(CX), Y1
+	VCVTDQ2PS    Y1, Y1
+	VMULPS       Y0, Y1, Y1
+	VMOVUPS      Y1, 64(AX)
+	VPMOVSXBD    24(CX), Y1
+	VCVTDQ2PS    Y1, Y1
+	VMULPS       Y0, Y1, Y1
+	VMOVUPS      Y1, 96(AX)
+	ADDQ         $0x20, CX
+	ADDQ         $0x04, DX
+	ADDQ         $0x80, AX
+	DECQ         BX
+	JMP          widenQ8_loop
+
+widenQ8_done:
+	VZEROUPPER
+	RET
 
 // func axpyRowsF32(out *float32, p *float32, v *float32, n int, hd int, stride int)
 // Requires: AVX, FMA3

@@ -1,6 +1,7 @@
 package cpukern
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"sync/atomic"
@@ -160,6 +161,35 @@ func TestDot(t *testing.T) {
 	})
 }
 
+// attend64 is the float64 reference of Attend: query q against keys and
+// values 0..n-1 of one head (k[j*stride:][:len(q)], likewise v).
+func attend64(q, k, v []float32, n, stride int, scale float32) []float32 {
+	hd := len(q)
+	s := make([]float64, n)
+	mx := math.Inf(-1)
+	for j := range n {
+		for i := range hd {
+			s[j] += float64(q[i]) * float64(k[j*stride+i])
+		}
+		s[j] *= float64(scale)
+		mx = math.Max(mx, s[j])
+	}
+	var z float64
+	for j := range s {
+		s[j] = math.Exp(s[j] - mx)
+		z += s[j]
+	}
+	want := make([]float32, hd)
+	for i := range want {
+		var acc float64
+		for j := range n {
+			acc += s[j] / z * float64(v[j*stride+i])
+		}
+		want[i] = float32(acc)
+	}
+	return want
+}
+
 func TestAttend(t *testing.T) {
 	both(t, func(t *testing.T) {
 		r := rand.New(rand.NewPCG(11, 12))
@@ -168,36 +198,40 @@ func TestAttend(t *testing.T) {
 			q := randVec(r, c.hd)
 			k, v := randVec(r, c.n*stride), randVec(r, c.n*stride)
 			scale := float32(1 / math.Sqrt(float64(c.hd)))
-			// float64 reference on the second head.
+			// On the second head.
 			off := c.hd
 			if c.heads == 1 {
 				off = 0
 			}
-			s := make([]float64, c.n)
-			mx := math.Inf(-1)
-			for j := range c.n {
-				for i := range c.hd {
-					s[j] += float64(q[i]) * float64(k[j*stride+off+i])
-				}
-				s[j] *= float64(scale)
-				mx = math.Max(mx, s[j])
-			}
-			var z float64
-			for j := range s {
-				s[j] = math.Exp(s[j] - mx)
-				z += s[j]
-			}
-			want := make([]float32, c.hd)
-			for i := range want {
-				var acc float64
-				for j := range c.n {
-					acc += s[j] / z * float64(v[j*stride+off+i])
-				}
-				want[i] = float32(acc)
-			}
 			got := make([]float32, c.hd)
 			Attend(got, q, k[off:], v[off:], c.n, stride, scale, make([]float32, c.n))
-			within(t, "Attend", want, got, 1e-5)
+			within(t, "Attend", attend64(q, k[off:], v[off:], c.n, stride, scale), got, 1e-5)
+		}
+	})
+}
+
+// TestAttendPrompt checks each query of AttendPrompt against the float64
+// reference over the keys up to its position, for one to three queries,
+// head sizes the kernels take and one they do not (6), and a first
+// position on either side of a multiple of 4.
+func TestAttendPrompt(t *testing.T) {
+	both(t, func(t *testing.T) {
+		r := rand.New(rand.NewPCG(13, 14))
+		for _, c := range []struct{ hd, heads, i0 int }{{64, 12, 0}, {64, 12, 1}, {32, 8, 258}, {8, 2, 4}, {6, 2, 9}, {40, 3, 17}} {
+			for nq := 1; nq <= 3; nq++ {
+				C := c.hd * c.heads
+				n := c.i0 + nq
+				// Rows of qkv as the CPU backend lays them out: q, k, v of every head.
+				qkv := randVec(r, n*3*C)
+				off := c.hd * (c.heads - 1) // the last head
+				rs := n + 5
+				out := make([]float32, nq*C)
+				AttendPrompt(out[off:], C, qkv[c.i0*3*C+off:], 3*C, qkv[C+off:], qkv[2*C+off:], 3*C, c.hd, c.i0, nq, 0.125, make([]float32, 3*rs), rs)
+				for j := range nq {
+					want := attend64(qkv[(c.i0+j)*3*C+off:][:c.hd], qkv[C+off:], qkv[2*C+off:], c.i0+j+1, 3*C, 0.125)
+					within(t, fmt.Sprintf("AttendPrompt hd=%d i0=%d query %d of %d", c.hd, c.i0, j, nq), want, out[j*C+off:j*C+off+c.hd], 1e-5)
+				}
+			}
 		}
 	})
 }

@@ -34,6 +34,26 @@ func dotsF16_4x3(out *float32, w *uint16, x *float32, rows int, in int, wstride 
 //go:noescape
 func dotsF16_1x3(out *float32, w *uint16, x *float32, rows int, in int, wstride int, xstride int, outstride int)
 
+// dotsAccF32_4x1 adds to out the dots of 4 weight row(s) against 1 input row(s) per step (see rowDots in the generator).
+//
+//go:noescape
+func dotsAccF32_4x1(out *float32, w *float32, x *float32, rows int, in int, wstride int, xstride int, outstride int)
+
+// dotsAccF32_1x1 adds to out the dots of 1 weight row(s) against 1 input row(s) per step (see rowDots in the generator).
+//
+//go:noescape
+func dotsAccF32_1x1(out *float32, w *float32, x *float32, rows int, in int, wstride int, xstride int, outstride int)
+
+// dotsAccF32_4x3 adds to out the dots of 4 weight row(s) against 3 input row(s) per step (see rowDots in the generator).
+//
+//go:noescape
+func dotsAccF32_4x3(out *float32, w *float32, x *float32, rows int, in int, wstride int, xstride int, outstride int)
+
+// dotsAccF32_1x3 adds to out the dots of 1 weight row(s) against 3 input row(s) per step (see rowDots in the generator).
+//
+//go:noescape
+func dotsAccF32_1x3(out *float32, w *float32, x *float32, rows int, in int, wstride int, xstride int, outstride int)
+
 // dotsSeqF32 sets out[r] = dot(w[r*wstride:][:in], x[:in]) for r < rows, one row at a time with 4 accumulators (in a multiple of 8).
 //
 //go:noescape
@@ -58,6 +78,16 @@ func dotsQ8_4(out *float32, wq *int8, wd *float32, xq *int8, xd *float32, rows i
 //
 //go:noescape
 func quantizeQ8(q *int8, d *float32, x *float32, nb int)
+
+// widenF16 sets dst[i] = src[i] for i < n (n a multiple of 8), half to float32.
+//
+//go:noescape
+func widenF16(dst *float32, src *uint16, n int)
+
+// widenQ8 sets dst[32b+i] = d[b]*q[32b+i] for b < nb, i < 32, as DequantizeQ8.
+//
+//go:noescape
+func widenQ8(dst *float32, q *int8, d *float32, nb int)
 
 // axpyRowsF32 sets out[i] = sum_{j<n} p[j]*v[j*stride+i] for i < hd (hd a multiple of 8).
 //

@@ -23,8 +23,13 @@ func main() {
 				if f16 && nx == 1 {
 					continue // the decode products use dotsSeqF16
 				}
-				rowDots(nw, nx, f16)
+				rowDots(nw, nx, f16, false)
 			}
+		}
+	}
+	for _, nx := range []int{1, 3} {
+		for _, nw := range []int{4, 1} {
+			rowDots(nw, nx, false, true)
 		}
 	}
 	seqDots(false, 4)
@@ -32,6 +37,8 @@ func main() {
 	q8Dots(1)
 	q8Dots(4)
 	quantQ8()
+	widenF16()
+	widenQ8()
 	axpy()
 	sum()
 	expSub()
@@ -47,15 +54,25 @@ func main() {
 //
 // rows must be a multiple of nw and in a multiple of 8; strides count
 // elements. With f16 the weights are IEEE half, widened with VCVTPH2PS.
-func rowDots(nw, nx int, f16 bool) {
+// With accum the kernel adds the dots to out (out[...] += dot), which is
+// how a product split along in (MatMulPanels) sums its parts.
+func rowDots(nw, nx int, f16, accum bool) {
 	wt, es := "float32", 4
 	if f16 {
 		wt, es = "uint16", 2
 	}
-	name := fmt.Sprintf("dots%s_%dx%d", map[bool]string{false: "F32", true: "F16"}[f16], nw, nx)
+	kind := map[bool]string{false: "F32", true: "F16"}[f16]
+	if accum {
+		kind = "Acc" + kind
+	}
+	name := fmt.Sprintf("dots%s_%dx%d", kind, nw, nx)
 	TEXT(name, NOSPLIT, fmt.Sprintf("func(out *float32, w *%s, x *float32, rows, in, wstride, xstride, outstride int)", wt))
 	Pragma("noescape")
-	Doc(fmt.Sprintf("%s computes %d weight row(s) against %d input row(s) per step (see rowDots in the generator).", name, nw, nx))
+	verb := "computes"
+	if accum {
+		verb = "adds to out the dots of"
+	}
+	Doc(fmt.Sprintf("%s %s %d weight row(s) against %d input row(s) per step (see rowDots in the generator).", name, verb, nw, nx))
 
 	out := Load(Param("out"), GP64())
 	w := Load(Param("w"), GP64())
@@ -170,6 +187,9 @@ func rowDots(nw, nx int, f16 bool) {
 			t := XMM()
 			VEXTRACTF128(Imm(1), a0, t)
 			VADDPS(t, a0.AsX(), t)
+			if accum {
+				VADDPS(Mem{Base: outs[j]}, t, t)
+			}
 			VMOVUPS(t, Mem{Base: outs[j]})
 		} else {
 			a := acc[0][j]
@@ -178,6 +198,9 @@ func rowDots(nw, nx int, f16 bool) {
 			VADDPS(t, a.AsX(), t)
 			VHADDPS(t, t, t)
 			VHADDPS(t, t, t)
+			if accum {
+				VADDSS(Mem{Base: outs[j]}, t, t)
+			}
 			VMOVSS(t, Mem{Base: outs[j]})
 		}
 		ADDQ(Imm(uint64(4*nw)), outs[j])
@@ -627,6 +650,63 @@ func quantQ8() {
 	DECQ(nb)
 	JMP(LabelRef(name + "_loop"))
 	Label(name + "_done")
+	VZEROUPPER()
+	RET()
+}
+
+// widenF16 emits widenF16: dst[i] = src[i] for i < n (n a multiple of 8),
+// IEEE half widened to float32 with VCVTPH2PS, eight values a step.
+func widenF16() {
+	TEXT("widenF16", NOSPLIT, "func(dst *float32, src *uint16, n int)")
+	Pragma("noescape")
+	Doc("widenF16 sets dst[i] = src[i] for i < n (n a multiple of 8), half to float32.")
+	dst := Load(Param("dst"), GP64())
+	src := Load(Param("src"), GP64())
+	n := Load(Param("n"), GP64())
+	i := GP64()
+	XORQ(i, i)
+	Label("widenF16_loop")
+	CMPQ(i, n)
+	JGE(LabelRef("widenF16_done"))
+	v := YMM()
+	VCVTPH2PS(Mem{Base: src, Index: i, Scale: 2}, v)
+	VMOVUPS(v, Mem{Base: dst, Index: i, Scale: 4})
+	ADDQ(Imm(8), i)
+	JMP(LabelRef("widenF16_loop"))
+	Label("widenF16_done")
+	VZEROUPPER()
+	RET()
+}
+
+// widenQ8 emits widenQ8: nb blocks of 32 8-bit values q with a float32
+// scale d each, written as float32: dst[32b+i] = d[b] * q[32b+i], as
+// cpukern.DequantizeQ8 (one float32 product per value, so bit for bit).
+func widenQ8() {
+	TEXT("widenQ8", NOSPLIT, "func(dst *float32, q *int8, d *float32, nb int)")
+	Pragma("noescape")
+	Doc("widenQ8 sets dst[32b+i] = d[b]*q[32b+i] for b < nb, i < 32, as DequantizeQ8.")
+	dst := Load(Param("dst"), GP64())
+	q := Load(Param("q"), GP64())
+	d := Load(Param("d"), GP64())
+	nb := Load(Param("nb"), GP64())
+	Label("widenQ8_loop")
+	CMPQ(nb, Imm(0))
+	JE(LabelRef("widenQ8_done"))
+	s := YMM()
+	VBROADCASTSS(Mem{Base: d}, s)
+	for j := range 4 {
+		v := YMM()
+		VPMOVSXBD(Mem{Base: q, Disp: 8 * j}, v)
+		VCVTDQ2PS(v, v)
+		VMULPS(s, v, v)
+		VMOVUPS(v, Mem{Base: dst, Disp: 32 * j})
+	}
+	ADDQ(Imm(32), q)
+	ADDQ(Imm(4), d)
+	ADDQ(Imm(128), dst)
+	DECQ(nb)
+	JMP(LabelRef("widenQ8_loop"))
+	Label("widenQ8_done")
 	VZEROUPPER()
 	RET()
 }

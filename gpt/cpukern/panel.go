@@ -1,0 +1,125 @@
+package cpukern
+
+import "fmt"
+
+// A prompt's products (many rows of x against one weight matrix) run in
+// panels: PanelRows weight rows by PanelK columns, widened once to float32
+// into a scratch panel that stays in the core's L2 cache while every row
+// of x runs against it, three rows of x and four of the panel at a time.
+// Splitting in into passes keeps both the panel and the slice of x a pass
+// reads in cache whatever the width of the matrix (GPT-2's 3072-wide MLP
+// projection included), and widening once means an fp16 or int8 weight is
+// converted once per prompt instead of once per row of x; the arithmetic
+// is float32 for every precision. ggml's CPU backend converts its
+// operands before its tiled products in the same spirit.
+const (
+	// PanelRows is the most output rows one MatMulPanels call computes.
+	PanelRows = 64
+	// PanelK is the weight columns of one pass (a multiple of Q8Block).
+	PanelK = 256
+	// PanelFloats is the float32 scratch one concurrent MatMulPanels call
+	// needs.
+	PanelFloats = PanelRows * PanelK
+)
+
+// Weights is a [Out, In] weight matrix in one of the stored precisions:
+// exactly one of F32, F16 and Q8 is set.
+type Weights struct {
+	F32 []float32
+	F16 []uint16
+	Q8  Q8
+}
+
+// widen writes rows o0..o1-1, columns k0..k0+kc-1 of w (in columns) to
+// panel as float32 rows of kc values.
+func (w Weights) widen(panel []float32, in, o0, o1, k0, kc int) {
+	for o := o0; o < o1; o++ {
+		dst := panel[(o-o0)*kc : (o-o0+1)*kc]
+		src := o*in + k0
+		switch {
+		case w.F16 != nil:
+			if useAsm && kc%8 == 0 {
+				widenF16(&dst[0], &w.F16[src], kc)
+			} else {
+				HalfToFloat(dst, w.F16[src:src+kc])
+			}
+		case w.Q8.Q != nil:
+			if useAsm {
+				widenQ8(&dst[0], &w.Q8.Q[src], &w.Q8.D[src/Q8Block], kc/Q8Block)
+			} else {
+				DequantizeQ8(dst, w.Q8.Slice(src, src+kc))
+			}
+		default:
+			copy(dst, w.F32[src:src+kc])
+		}
+	}
+}
+
+// MatMulPanels adds x @ w^T to out for the outputs o0 <= o < o1 (at most
+// PanelRows of them) of each of the t rows of x (width in):
+// out[r*nOut+o] += dot(w[o], x[r]). panel is PanelFloats of scratch that
+// no other call uses at the same time. in must be a multiple of 8, and of
+// Q8Block for Q8 weights. Each of the in/PanelK passes adds its partial
+// dot products to out, so out must hold the starting values (the bias, or
+// the residual stream).
+func MatMulPanels(out []float32, w Weights, x, panel []float32, t, in, nOut, o0, o1 int) {
+	if o0 >= o1 || t <= 0 {
+		return
+	}
+	if o1-o0 > PanelRows || len(panel) < PanelFloats {
+		panic(fmt.Sprintf("cpukern: MatMulPanels: %d rows with %d floats of panel (at most %d rows, %d floats)", o1-o0, len(panel), PanelRows, PanelFloats))
+	}
+	if in%8 != 0 || w.Q8.Q != nil && in%Q8Block != 0 {
+		panic(fmt.Sprintf("cpukern: MatMulPanels: in = %d is not a multiple of 8 (or of %d for int8)", in, Q8Block))
+	}
+	_ = out[(t-1)*nOut+o1-1]
+	_ = x[t*in-1]
+	rows := o1 - o0
+	for k0 := 0; k0 < in; k0 += PanelK {
+		kc := min(PanelK, in-k0)
+		w.widen(panel, in, o0, o1, k0, kc)
+		panelDots(out[o0:], panel, x[k0:], t, rows, kc, in, nOut)
+	}
+}
+
+// panelDots sets out[r*nOut+o] += dot(p[o*kc:][:kc], x[r*xstride:][:kc])
+// for r < t, o < rows: three rows of x at a time against every row of the
+// panel. (Splitting t or the panel's rows further, so that a part of the
+// panel stays in L1, measured slower on GPT-2-small's shapes.)
+func panelDots(out, p, x []float32, t, rows, kc, xstride, nOut int) {
+	if !useAsm {
+		refPanelDots(out, p, x, t, rows, kc, xstride, nOut)
+		return
+	}
+	n4 := rows &^ 3
+	tt := 0
+	for ; tt+3 <= t; tt += 3 {
+		o := tt * nOut
+		if n4 > 0 {
+			dotsAccF32_4x3(&out[o], &p[0], &x[tt*xstride], n4, kc, kc, xstride, nOut)
+		}
+		if n4 < rows {
+			dotsAccF32_1x3(&out[o+n4], &p[n4*kc], &x[tt*xstride], rows-n4, kc, kc, xstride, nOut)
+		}
+	}
+	for ; tt < t; tt++ {
+		o := tt * nOut
+		if n4 > 0 {
+			dotsAccF32_4x1(&out[o], &p[0], &x[tt*xstride], n4, kc, kc, xstride, nOut)
+		}
+		if n4 < rows {
+			dotsAccF32_1x1(&out[o+n4], &p[n4*kc], &x[tt*xstride], rows-n4, kc, kc, xstride, nOut)
+		}
+	}
+}
+
+// refPanelDots is panelDots in Go.
+func refPanelDots(out, p, x []float32, t, rows, kc, xstride, nOut int) {
+	for r := range t {
+		xr := x[r*xstride : r*xstride+kc]
+		dst := out[r*nOut : r*nOut+rows]
+		for o := range dst {
+			dst[o] += refDot(p[o*kc:(o+1)*kc], xr)
+		}
+	}
+}
