@@ -72,3 +72,6 @@ func widenF16(dst *float32, src *uint16, n int) {
 func widenQ8(dst *float32, q *int8, d *float32, nb int) {
 	panic("cpukern: no assembly kernels in this build")
 }
+func scaleMaxF32(x *float32, n int, scale float32) float32 {
+	panic("cpukern: no assembly kernels in this build")
+}

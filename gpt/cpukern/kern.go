@@ -285,16 +285,41 @@ func AttendPrompt(out []float32, ostride int, q []float32, qstride int, k, v []f
 }
 
 // weigh sets out to the softmax(s * scale) weighted sum of the rows of v
-// (v_j at v[j*stride]), with the assembly kernel if asm.
+// (v_j at v[j*stride]), with the assembly kernels if asm. These leave the
+// exponentials unnormalised and divide out by their sum at the end (hd
+// divisions rather than len(s)).
 func weigh(out, s, v []float32, stride int, scale float32, asm bool) {
-	hd := len(out)
-	v = v[:(len(s)-1)*stride+hd]
-	for j := range s {
-		s[j] *= scale
+	hd, n := len(out), len(s)
+	v = v[:(n-1)*stride+hd]
+	if asm && n >= 8 {
+		n8 := n &^ 7
+		m := scaleMaxF32(&s[0], n8, scale)
+		for i := n8; i < n; i++ {
+			s[i] *= scale
+			m = max(m, s[i])
+		}
+		if m <= math.MaxFloat32 { // not +Inf or NaN: those take Softmax's path
+			z := expSubF32(&s[0], n8, m)
+			for i, x := range s[n8:] {
+				e := expf(x - m)
+				s[n8+i] = e
+				z += e
+			}
+			axpyRowsF32(&out[0], &s[0], &v[0], n, hd, stride)
+			inv := 1 / z
+			for i := range out {
+				out[i] *= inv
+			}
+			return
+		}
+	} else {
+		for j := range s {
+			s[j] *= scale
+		}
 	}
 	Softmax(s)
 	if asm {
-		axpyRowsF32(&out[0], &s[0], &v[0], len(s), hd, stride)
+		axpyRowsF32(&out[0], &s[0], &v[0], n, hd, stride)
 		return
 	}
 	refWeightedSum(out, s, v, stride)

@@ -1333,6 +1333,36 @@ sumF32_reduce:
 	MOVSS        X1, ret+16(FP)
 	RET
 
+// func scaleMaxF32(x *float32, n int, scale float32) float32
+// Requires: AVX, AVX2, SSE
+TEXT ·scaleMaxF32(SB), NOSPLIT, $0-28
+	MOVQ         x+0(FP), AX
+	MOVQ         n+8(FP), CX
+	MOVSS        scale+16(FP), X0
+	VBROADCASTSS X0, Y0
+	VMULPS       (AX), Y0, Y1
+
+scaleMaxF32_loop:
+	CMPQ    CX, $0x00
+	JLE     scaleMaxF32_reduce
+	VMULPS  (AX), Y0, Y2
+	VMOVUPS Y2, (AX)
+	VMAXPS  Y2, Y1, Y1
+	ADDQ    $0x20, AX
+	SUBQ    $0x08, CX
+	JMP     scaleMaxF32_loop
+
+scaleMaxF32_reduce:
+	VEXTRACTF128 $0x01, Y1, X0
+	VMAXPS       X0, X1, X0
+	VPERMILPS    $0x4e, X0, X1
+	VMAXPS       X1, X0, X0
+	VPERMILPS    $0xb1, X0, X1
+	VMAXPS       X1, X0, X0
+	VZEROUPPER
+	MOVSS        X0, ret+24(FP)
+	RET
+
 // func expSubF32(x *float32, n int, m float32) float32
 // Requires: AVX, AVX2, FMA3, SSE
 TEXT ·expSubF32(SB), NOSPLIT, $0-28

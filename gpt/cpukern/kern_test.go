@@ -470,3 +470,33 @@ func TestSum(t *testing.T) {
 		}
 	})
 }
+
+// TestScaleMaxMatchesGo checks scaleMaxF32 against Go's products and
+// maximum, bit for bit, with the maximum in each lane position.
+func TestScaleMaxMatchesGo(t *testing.T) {
+	if !hasAsm {
+		t.Skip("no assembly kernels in this build or on this CPU")
+	}
+	r := rand.New(rand.NewPCG(15, 16))
+	for _, n := range []int{8, 16, 40, 264} {
+		for top := range n {
+			x := randVec(r, n)
+			x[top] = 9
+			want := make([]float32, n)
+			m := float32(math.Inf(-1))
+			for i, v := range x {
+				want[i] = v * 0.125
+				m = max(m, want[i])
+			}
+			got := scaleMaxF32(&x[0], n, 0.125)
+			if got != m {
+				t.Fatalf("n=%d, max at %d: scaleMaxF32 = %v, want %v", n, top, got, m)
+			}
+			for i := range x {
+				if x[i] != want[i] {
+					t.Fatalf("n=%d: x[%d] = %v, want %v", n, i, x[i], want[i])
+				}
+			}
+		}
+	}
+}

@@ -12,11 +12,16 @@ import "fmt"
 // converted once per prompt instead of once per row of x; the arithmetic
 // is float32 for every precision. ggml's CPU backend converts its
 // operands before its tiled products in the same spirit.
+//
+// The sizes are measured (BenchmarkMatMulPanels, one core, GPT-2-small's
+// three shapes, 512 rows): 48 or 64 rows by 768 columns (a 144 KiB
+// panel) ran at 78-86 GFLOP/s, the rate of dotsAccF32_4x3 on data already
+// in L1 (84 GFLOP/s); 32 rows, or 256 columns, at 70-79.
 const (
 	// PanelRows is the most output rows one MatMulPanels call computes.
-	PanelRows = 64
+	PanelRows = 48
 	// PanelK is the weight columns of one pass (a multiple of Q8Block).
-	PanelK = 256
+	PanelK = 768
 	// PanelFloats is the float32 scratch one concurrent MatMulPanels call
 	// needs.
 	PanelFloats = PanelRows * PanelK

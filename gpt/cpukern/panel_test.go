@@ -17,8 +17,8 @@ func TestMatMulPanelsMatchesFloat64(t *testing.T) {
 	both(t, func(t *testing.T) {
 		r := rand.New(rand.NewPCG(21, 22))
 		for _, s := range []struct{ t, in, nOut, o0, o1 int }{
-			{4, 64, 64, 0, 64}, {5, 96, 70, 3, 66}, {7, 288, 9, 1, 8}, {3, 768, 40, 8, 40},
-			{13, 3072, 20, 0, 17}, {1, 32, 4, 0, 4}, {2, 544, 64, 0, 64},
+			{4, 64, PanelRows, 0, PanelRows}, {5, 96, 70, 3, 3 + PanelRows}, {7, 288, 9, 1, 8}, {3, 768, 40, 8, 40},
+			{13, 3072, 20, 0, 17}, {1, 32, 4, 0, 4}, {2, 800, PanelRows + 5, 5, PanelRows + 5},
 		} {
 			w, start, x := randVec(r, s.nOut*s.in), randVec(r, s.t*s.nOut), randVec(r, s.t*s.in)
 			h := make([]uint16, len(w))

@@ -99,6 +99,11 @@ func axpyRowsF32(out *float32, p *float32, v *float32, n int, hd int, stride int
 //go:noescape
 func sumF32(x *float32, n int) float32
 
+// scaleMaxF32 sets x[i] *= scale for i < n (n a positive multiple of 8) and returns their maximum.
+//
+//go:noescape
+func scaleMaxF32(x *float32, n int, scale float32) float32
+
 // expSubF32 sets x[i] = exp(x[i]-m) for i < n (n a multiple of 8, x[i] <= m) and returns their sum.
 //
 //go:noescape
