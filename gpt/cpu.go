@@ -28,7 +28,7 @@ type CPU struct {
 	cos, sin []float32
 
 	x, h, qkv, att, y, f []float32 // activations, block_size rows
-	scores               []float32 // 3*block_size per pool part
+	scores               []float32 // 3 rows of block_size rounded up to 8 per pool part
 	logits               []float32
 	dev                  Device
 	// lmHead is the tied embedding as the output projection.
@@ -78,8 +78,8 @@ func NewCPU(m *Model) (*CPU, error) {
 		qkv:    make([]float32, T*3*C),
 		att:    make([]float32, T*C),
 		y:      make([]float32, T*C),
-		f:      make([]float32, T*4*C),
-		scores: make([]float32, 3*T*pool.Size()),
+		f:      make([]float32, max(T*4*C, pad8(T)*C)), // also the prompt's transposed values
+		scores: make([]float32, 3*pad8(T)*pool.Size()),
 		panels: make([]float32, cpukern.PanelFloats*pool.Size()),
 		logits: make([]float32, c.VocabSize),
 		dev:    Device{Type: "cpu", Name: CPUName()},
@@ -283,6 +283,7 @@ func (b *CPU) linear(l *Linear, out, x []float32, t, act int, res []float32) {
 type attnTask struct {
 	b          *CPU
 	keys, vals []float32
+	vt         []float32 // a prompt's values transposed (see CPU.transposeValues)
 	t          int
 	// attend is the number of cached keys a decode step sees; 0 in a
 	// prefill, where query i sees keys 0..i.
@@ -296,9 +297,12 @@ func (a *attnTask) Do(part, parts int) {
 	c := b.m.Config
 	C, hd, nh := c.NEmbd, c.HeadSize(), c.NHead
 	bs := c.BlockSize
-	scores := b.scores[3*part*bs : 3*(part+1)*bs]
+	rs := pad8(bs)
+	scores := b.scores[3*part*rs : 3*(part+1)*rs]
 	if a.attend == 0 {
-		// A prompt: three queries of one head at a time.
+		// A prompt: three queries of one head at a time, against the
+		// values transposed into vt.
+		vs := pad8(a.t)
 		for {
 			it := int(a.next.Add(1) - 1)
 			if it >= (a.t+2)/3*nh {
@@ -306,7 +310,7 @@ func (a *attnTask) Do(part, parts int) {
 			}
 			t, h := it/nh*3, it%nh
 			o := h * hd
-			cpukern.AttendPrompt(b.att[t*C+o:], C, b.qkv[t*3*C+o:], 3*C, a.keys[o:], a.vals[o:], C, hd, t, min(3, a.t-t), b.scale, scores, bs)
+			cpukern.AttendPrompt(b.att[t*C+o:], C, b.qkv[t*3*C+o:], 3*C, a.keys[o:], C, a.vt[o*vs:], vs, hd, t, min(3, a.t-t), b.scale, scores, rs)
 		}
 	}
 	for {
@@ -321,15 +325,39 @@ func (a *attnTask) Do(part, parts int) {
 	}
 }
 
+// pad8 rounds n up to a multiple of 8.
+func pad8(n int) int { return (n + 7) &^ 7 }
+
+// transposeValues writes the values of a prompt's t rows transposed into
+// b.f (free until the MLP): dimension c of row j at f[c*pad8(t)+j], zero
+// from row t to pad8(t), as AttendPrompt takes them.
+func (b *CPU) transposeValues(vals []float32, t int) []float32 {
+	C := b.m.Config.NEmbd
+	vs := pad8(t)
+	vt := b.f[:C*vs]
+	for j := range t {
+		for c, v := range vals[j*C : (j+1)*C] {
+			vt[c*vs+j] = v
+		}
+	}
+	for c := range C {
+		clear(vt[c*vs+t : (c+1)*vs])
+	}
+	return vt
+}
+
 func (b *CPU) attend(keys, vals []float32, t, attend int) {
 	b.at.keys, b.at.vals, b.at.t, b.at.attend = keys, vals, t, attend
+	if attend == 0 {
+		b.at.vt = b.transposeValues(vals, t)
+	}
 	b.at.next.Store(0)
 	if t == 1 && 2*4*attend*b.m.Config.NEmbd < b.decodePar {
 		b.at.Do(0, 1)
 	} else {
 		b.pool.Share(&b.at)
 	}
-	b.at.keys, b.at.vals = nil, nil
+	b.at.keys, b.at.vals, b.at.vt = nil, nil, nil
 }
 
 // lnTask is LayerNorm over t rows, dealt to the pool's workers lnChunk

@@ -256,73 +256,137 @@ func Attend(out, q, k, v []float32, n, stride int, scale float32, scores []float
 // AttendPrompt is Attend for the queries of a prompt, which see the keys
 // up to their own position: query j < nq (at most 3), at position i0+j,
 // is q[j*qstride:][:hd] and its output out[j*ostride:][:hd], over keys
-// 0..i0+j. Three queries share each key's loads (dotsF32_4x3); scores is
-// scratch of 3*rs, rs >= i0+nq.
-func AttendPrompt(out []float32, ostride int, q []float32, qstride int, k, v []float32, stride, hd, i0, nq int, scale float32, scores []float32, rs int) {
-	if nq < 1 || nq > 3 || rs < i0+nq || hd <= 0 {
-		panic(fmt.Sprintf("cpukern: AttendPrompt: %d queries of %d from position %d with score rows of %d", nq, hd, i0, rs))
+// 0..i0+j (key j at k[j*stride:]). The values come transposed: value
+// dimension i of key j at vt[i*vtstride+j], zero from the prompt's end up
+// to the next multiple of 8, so that both products are row dot products
+// that three queries share (dotsF32_4x3): the scores against four keys at
+// a time, then the outputs as four value dimensions at a time against the
+// three queries' weights. scores is scratch of 3*rs, rs >= the keys the
+// last query sees, rounded up to a multiple of 8.
+func AttendPrompt(out []float32, ostride int, q []float32, qstride int, k []float32, stride int, vt []float32, vtstride, hd, i0, nq int, scale float32, scores []float32, rs int) {
+	n := i0 + nq // keys the last query sees
+	n8 := (n + 7) &^ 7
+	if nq < 1 || nq > 3 || hd <= 0 || rs < n8 || vtstride < n8 {
+		panic(fmt.Sprintf("cpukern: AttendPrompt: %d queries of %d from position %d with score rows of %d and value rows of %d", nq, hd, i0, rs, vtstride))
 	}
-	if nq < 3 || !useAsm || hd%8 != 0 {
-		for j := range nq {
-			Attend(out[j*ostride:], q[j*qstride:j*qstride+hd], k, v, i0+j+1, stride, scale, scores[j*rs:])
-		}
-		return
-	}
-	n := i0 + 3
 	k = k[:(n-1)*stride+hd]
-	_ = q[2*qstride+hd-1]
-	_ = scores[2*rs+n-1]
-	n4 := n &^ 3
-	if n4 > 0 {
-		dotsF32_4x3(&scores[0], &k[0], &q[0], n4, hd, stride, qstride, rs)
+	vt = vt[:(hd-1)*vtstride+n8]
+	_ = q[(nq-1)*qstride+hd-1]
+	_ = out[(nq-1)*ostride+hd-1]
+	_ = scores[(nq-1)*rs+n8-1]
+	asm := useAsm && hd%8 == 0
+	// Scores: row j holds query j's, over the keys it sees (and, with
+	// three queries, one or two more that it then ignores).
+	switch {
+	case asm && nq == 3:
+		n4 := n &^ 3
+		if n4 > 0 {
+			dotsF32_4x3(&scores[0], &k[0], &q[0], n4, hd, stride, qstride, rs)
+		}
+		if n4 < n {
+			dotsF32_1x3(&scores[n4], &k[n4*stride], &q[0], n-n4, hd, stride, qstride, rs)
+		}
+	case asm:
+		for j := range nq {
+			nj := i0 + j + 1
+			n4 := nj &^ 3
+			if n4 > 0 {
+				dotsF32_4x1(&scores[j*rs], &k[0], &q[j*qstride], n4, hd, stride, 0, 0)
+			}
+			if n4 < nj {
+				dotsF32_1x1(&scores[j*rs+n4], &k[n4*stride], &q[j*qstride], nj-n4, hd, stride, 0, 0)
+			}
+		}
+	default:
+		for j := range nq {
+			qj := q[j*qstride : j*qstride+hd]
+			for key := range i0 + j + 1 {
+				scores[j*rs+key] = refDot(qj, k[key*stride:key*stride+hd])
+			}
+		}
 	}
-	if n4 < n {
-		dotsF32_1x3(&scores[n4], &k[n4*stride], &q[0], n-n4, hd, stride, qstride, rs)
+	// Weights, unnormalised, zero past each query's own keys.
+	var z [3]float32
+	for j := range nq {
+		nj := i0 + j + 1
+		z[j] = expScaled(scores[j*rs:j*rs+nj], scale, asm)
+		clear(scores[j*rs+nj : j*rs+n8])
 	}
-	for j := range 3 {
-		weigh(out[j*ostride:j*ostride+hd], scores[j*rs:j*rs+i0+j+1], v, stride, scale, true)
+	// Outputs: out[j][i] = dot(vt row i, weights of query j) / z[j].
+	switch {
+	case asm && nq == 3:
+		dotsF32_4x3(&out[0], &vt[0], &scores[0], hd, n8, vtstride, rs, ostride)
+	case asm:
+		for j := range nq {
+			dotsF32_4x1(&out[j*ostride], &vt[0], &scores[j*rs], hd, n8, vtstride, 0, 0)
+		}
+	default:
+		for j := range nq {
+			for i := range hd {
+				out[j*ostride+i] = refDot(scores[j*rs:j*rs+n8], vt[i*vtstride:i*vtstride+n8])
+			}
+		}
+	}
+	for j := range nq {
+		inv := 1 / z[j]
+		row := out[j*ostride : j*ostride+hd]
+		for i := range row {
+			row[i] *= inv
+		}
 	}
 }
 
+// expScaled sets s[j] to exp(s[j]*scale - max) in place and returns their
+// sum, the softmax's divisor, with the assembly kernels if asm. If a
+// product is +Inf or NaN it leaves Softmax's result (s already divided)
+// and returns 1.
+func expScaled(s []float32, scale float32, asm bool) float32 {
+	n := len(s)
+	n8 := 0
+	m := float32(math.Inf(-1))
+	if asm && n >= 8 {
+		n8 = n &^ 7
+		m = scaleMaxF32(&s[0], n8, scale)
+	}
+	for i := n8; i < n; i++ {
+		s[i] *= scale
+		m = max(m, s[i])
+	}
+	if !(m <= math.MaxFloat32) { // +Inf or NaN: as Softmax has it
+		Softmax(s)
+		return 1
+	}
+	var z float32
+	n8 = 0
+	if asm && n >= 8 {
+		n8 = n &^ 7
+		z = expSubF32(&s[0], n8, m)
+	}
+	for i, x := range s[n8:] {
+		e := expf(x - m)
+		s[n8+i] = e
+		z += e
+	}
+	return z
+}
+
 // weigh sets out to the softmax(s * scale) weighted sum of the rows of v
-// (v_j at v[j*stride]), with the assembly kernels if asm. These leave the
-// exponentials unnormalised and divide out by their sum at the end (hd
-// divisions rather than len(s)).
+// (v_j at v[j*stride]), with the assembly kernels if asm: the
+// exponentials are summed unnormalised and out divided by their sum at
+// the end (hd divisions rather than len(s)).
 func weigh(out, s, v []float32, stride int, scale float32, asm bool) {
 	hd, n := len(out), len(s)
 	v = v[:(n-1)*stride+hd]
-	if asm && n >= 8 {
-		n8 := n &^ 7
-		m := scaleMaxF32(&s[0], n8, scale)
-		for i := n8; i < n; i++ {
-			s[i] *= scale
-			m = max(m, s[i])
-		}
-		if m <= math.MaxFloat32 { // not +Inf or NaN: those take Softmax's path
-			z := expSubF32(&s[0], n8, m)
-			for i, x := range s[n8:] {
-				e := expf(x - m)
-				s[n8+i] = e
-				z += e
-			}
-			axpyRowsF32(&out[0], &s[0], &v[0], n, hd, stride)
-			inv := 1 / z
-			for i := range out {
-				out[i] *= inv
-			}
-			return
-		}
-	} else {
-		for j := range s {
-			s[j] *= scale
-		}
-	}
-	Softmax(s)
+	z := expScaled(s, scale, asm)
 	if asm {
 		axpyRowsF32(&out[0], &s[0], &v[0], n, hd, stride)
-		return
+	} else {
+		refWeightedSum(out, s, v, stride)
 	}
-	refWeightedSum(out, s, v, stride)
+	inv := 1 / z
+	for i := range out {
+		out[i] *= inv
+	}
 }
 
 // Rotate applies RoPE to one head vector x in place: pairs (x[2j], x[2j+1])

@@ -212,21 +212,35 @@ func TestAttend(t *testing.T) {
 
 // TestAttendPrompt checks each query of AttendPrompt against the float64
 // reference over the keys up to its position, for one to three queries,
-// head sizes the kernels take and one they do not (6), and a first
-// position on either side of a multiple of 4.
+// head sizes the kernels take and one they do not (6), and first
+// positions around multiples of 4 and 8; the values go in transposed, with
+// garbage past the padding that must not be read.
 func TestAttendPrompt(t *testing.T) {
 	both(t, func(t *testing.T) {
 		r := rand.New(rand.NewPCG(13, 14))
-		for _, c := range []struct{ hd, heads, i0 int }{{64, 12, 0}, {64, 12, 1}, {32, 8, 258}, {8, 2, 4}, {6, 2, 9}, {40, 3, 17}} {
+		for _, c := range []struct{ hd, heads, i0 int }{{64, 12, 0}, {64, 12, 1}, {32, 8, 258}, {8, 2, 4}, {6, 2, 9}, {40, 3, 17}, {16, 2, 5}, {16, 2, 6}} {
 			for nq := 1; nq <= 3; nq++ {
 				C := c.hd * c.heads
 				n := c.i0 + nq
 				// Rows of qkv as the CPU backend lays them out: q, k, v of every head.
 				qkv := randVec(r, n*3*C)
 				off := c.hd * (c.heads - 1) // the last head
-				rs := n + 5
+				vs := (n+7)&^7 + 8
+				vt := randVec(r, c.hd*vs)
+				for i := range c.hd {
+					for j := range vs {
+						if j < n {
+							vt[i*vs+j] = qkv[j*3*C+2*C+off+i]
+						} else if j < (n+7)&^7 {
+							vt[i*vs+j] = 0
+						} else {
+							vt[i*vs+j] = float32(math.NaN())
+						}
+					}
+				}
+				rs := vs + 3
 				out := make([]float32, nq*C)
-				AttendPrompt(out[off:], C, qkv[c.i0*3*C+off:], 3*C, qkv[C+off:], qkv[2*C+off:], 3*C, c.hd, c.i0, nq, 0.125, make([]float32, 3*rs), rs)
+				AttendPrompt(out[off:], C, qkv[c.i0*3*C+off:], 3*C, qkv[C+off:], 3*C, vt, vs, c.hd, c.i0, nq, 0.125, randVec(r, 3*rs), rs)
 				for j := range nq {
 					want := attend64(qkv[(c.i0+j)*3*C+off:][:c.hd], qkv[C+off:], qkv[2*C+off:], c.i0+j+1, 3*C, 0.125)
 					within(t, fmt.Sprintf("AttendPrompt hd=%d i0=%d query %d of %d", c.hd, c.i0, j, nq), want, out[j*C+off:j*C+off+c.hd], 1e-5)

@@ -127,7 +127,7 @@ func TestMatMulPanelsRefusesBadShapes(t *testing.T) {
 }
 
 // BenchmarkMatMulPanels is one core's prompt product of 512 rows at the
-// GPT-2-small shapes, in GFLOP/s.
+// GPT-2-small shapes, every weight type, in GFLOP/s.
 func BenchmarkMatMulPanels(b *testing.B) {
 	r := rand.New(rand.NewPCG(25, 26))
 	const T = 512
@@ -136,14 +136,23 @@ func BenchmarkMatMulPanels(b *testing.B) {
 		in, nOut int
 	}{{"attn", 768, 2304}, {"fc", 768, 3072}, {"proj", 3072, 768}} {
 		w, x := randVec(r, s.in*s.nOut), randVec(r, T*s.in)
+		h := make([]uint16, len(w))
+		FloatToHalf(h, w)
+		q := NewQ8(len(w))
+		QuantizeQ8(q, w)
 		out, panel := make([]float32, T*s.nOut), make([]float32, PanelFloats)
-		b.Run(s.name, func(b *testing.B) {
-			for b.Loop() {
-				for o0 := 0; o0 < s.nOut; o0 += PanelRows {
-					MatMulPanels(out, Weights{F32: w}, x, panel, T, s.in, s.nOut, o0, min(s.nOut, o0+PanelRows))
+		for _, c := range []struct {
+			dtype string
+			w     Weights
+		}{{"fp32", Weights{F32: w}}, {"fp16", Weights{F16: h}}, {"int8", Weights{Q8: q}}} {
+			b.Run(s.name+"/dtype="+c.dtype, func(b *testing.B) {
+				for b.Loop() {
+					for o0 := 0; o0 < s.nOut; o0 += PanelRows {
+						MatMulPanels(out, c.w, x, panel, T, s.in, s.nOut, o0, min(s.nOut, o0+PanelRows))
+					}
 				}
-			}
-			b.ReportMetric(2*float64(T*s.in*s.nOut)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
-		})
+				b.ReportMetric(2*float64(T*s.in*s.nOut)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			})
+		}
 	}
 }
