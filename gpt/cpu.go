@@ -47,6 +47,7 @@ type CPU struct {
 	mt        matTask
 	at        attnTask
 	lt        lnTask
+	kt        kvTask
 }
 
 // minParallel is the size (multiply-adds) below which a product runs on
@@ -283,7 +284,7 @@ func (b *CPU) linear(l *Linear, out, x []float32, t, act int, res []float32) {
 type attnTask struct {
 	b          *CPU
 	keys, vals []float32
-	vt         []float32 // a prompt's values transposed (see CPU.transposeValues)
+	vt         []float32 // a prompt's values transposed (see kvTask)
 	t          int
 	// attend is the number of cached keys a decode step sees; 0 in a
 	// prefill, where query i sees keys 0..i.
@@ -328,29 +329,68 @@ func (a *attnTask) Do(part, parts int) {
 // pad8 rounds n up to a multiple of 8.
 func pad8(n int) int { return (n + 7) &^ 7 }
 
-// transposeValues writes the values of a prompt's t rows transposed into
-// b.f (free until the MLP): dimension c of row j at f[c*pad8(t)+j], zero
-// from row t to pad8(t), as AttendPrompt takes them.
-func (b *CPU) transposeValues(vals []float32, t int) []float32 {
+// kvTask stores a prompt's keys and values from t rows of qkv: RoPE on q
+// and k (if the model has it), k and v copied into the cache, and v
+// transposed into vt (dimension c of row j at vt[c*pad8(t)+j]) as
+// AttendPrompt takes it; dealt to the pool's workers kvChunk rows at a
+// time.
+type kvTask struct {
+	b              *CPU
+	keys, vals, vt []float32
+	t              int
+	next           atomic.Int64 // next chunk to take
+}
+
+const kvChunk = 16
+
+// Do stores chunks of rows until none is left.
+func (k *kvTask) Do(part, parts int) {
+	b := k.b
 	C := b.m.Config.NEmbd
-	vs := pad8(t)
-	vt := b.f[:C*vs]
-	for j := range t {
-		for c, v := range vals[j*C : (j+1)*C] {
-			vt[c*vs+j] = v
+	vs := pad8(k.t)
+	for {
+		j0 := int(k.next.Add(1)-1) * kvChunk
+		if j0 >= k.t {
+			return
+		}
+		j1 := min(k.t, j0+kvChunk)
+		for j := j0; j < j1; j++ {
+			row := b.qkv[j*3*C : (j+1)*3*C]
+			if b.m.Config.UseRoPE {
+				b.rope(row[:C], j)
+				b.rope(row[C:2*C], j)
+			}
+			copy(k.keys[j*C:(j+1)*C], row[C:2*C])
+			copy(k.vals[j*C:(j+1)*C], row[2*C:])
+		}
+		for c := range C {
+			dst := k.vt[c*vs+j0 : c*vs+j1]
+			for i := range dst {
+				dst[i] = k.vals[(j0+i)*C+c]
+			}
 		}
 	}
+}
+
+// storeKV runs kvTask on the pool and returns vt, which lives in b.f (free
+// until the MLP).
+func (b *CPU) storeKV(keys, vals []float32, t int) []float32 {
+	C := b.m.Config.NEmbd
+	vs := pad8(t)
+	k := &b.kt
+	k.b, k.keys, k.vals, k.vt, k.t = b, keys, vals, b.f[:C*vs], t
 	for c := range C {
-		clear(vt[c*vs+t : (c+1)*vs])
+		clear(k.vt[c*vs+t : (c+1)*vs])
 	}
+	k.next.Store(0)
+	b.pool.Share(k)
+	vt := k.vt
+	k.keys, k.vals, k.vt = nil, nil, nil
 	return vt
 }
 
-func (b *CPU) attend(keys, vals []float32, t, attend int) {
-	b.at.keys, b.at.vals, b.at.t, b.at.attend = keys, vals, t, attend
-	if attend == 0 {
-		b.at.vt = b.transposeValues(vals, t)
-	}
+func (b *CPU) attend(keys, vals, vt []float32, t, attend int) {
+	b.at.keys, b.at.vals, b.at.vt, b.at.t, b.at.attend = keys, vals, vt, t, attend
 	b.at.next.Store(0)
 	if t == 1 && 2*4*attend*b.m.Config.NEmbd < b.decodePar {
 		b.at.Do(0, 1)
@@ -444,16 +484,8 @@ func (b *CPU) Prefill(ids []int) ([]float32, error) {
 		keys, vals := b.cache.Keys(l), b.cache.Values(l)
 		b.layerNorm(b.h, b.x, &blk.Ln1, T)
 		b.linear(&blk.Attn, b.qkv, b.h, T, actNone, nil)
-		for t := range T {
-			row := b.qkv[t*3*C : (t+1)*3*C]
-			if c.UseRoPE {
-				b.rope(row[:C], t)
-				b.rope(row[C:2*C], t)
-			}
-			copy(keys[t*C:(t+1)*C], row[C:2*C])
-			copy(vals[t*C:(t+1)*C], row[2*C:])
-		}
-		b.attend(keys, vals, T, 0)
+		vt := b.storeKV(keys, vals, T)
+		b.attend(keys, vals, vt, T, 0)
 		b.mlpAndProj(blk, T)
 	}
 	if err := b.cache.Fill(T); err != nil {
@@ -506,7 +538,7 @@ func (b *CPU) Decode(id int) ([]float32, error) {
 		}
 		copy(keys[st.Slot*C:(st.Slot+1)*C], qkv[C:2*C])
 		copy(vals[st.Slot*C:(st.Slot+1)*C], qkv[2*C:])
-		b.attend(keys, vals, 1, st.Attend)
+		b.attend(keys, vals, nil, 1, st.Attend)
 		b.mlpAndProj(blk, 1)
 	}
 	b.cache.Commit()

@@ -162,18 +162,35 @@ func Sum(x []float32) float32 {
 }
 
 // LayerNorm sets out = (x - mean) / sqrt(var + eps) * w + b over one row.
+// The sums are in float64, over four accumulators so that consecutive
+// additions do not wait for each other.
 func LayerNorm(out, x, w, b []float32) {
-	var mean float64
-	for _, v := range x {
-		mean += float64(v)
+	n := len(x)
+	var m0, m1, m2, m3 float64
+	i := 0
+	for ; i+4 <= n; i += 4 {
+		m0 += float64(x[i])
+		m1 += float64(x[i+1])
+		m2 += float64(x[i+2])
+		m3 += float64(x[i+3])
 	}
-	mean /= float64(len(x))
-	var vr float64
-	for _, v := range x {
-		d := float64(v) - mean
-		vr += d * d
+	for ; i < n; i++ {
+		m0 += float64(x[i])
 	}
-	vr /= float64(len(x))
+	mean := ((m0 + m1) + (m2 + m3)) / float64(n)
+	var v0, v1, v2, v3 float64
+	for i = 0; i+4 <= n; i += 4 {
+		d0, d1, d2, d3 := float64(x[i])-mean, float64(x[i+1])-mean, float64(x[i+2])-mean, float64(x[i+3])-mean
+		v0 += d0 * d0
+		v1 += d1 * d1
+		v2 += d2 * d2
+		v3 += d3 * d3
+	}
+	for ; i < n; i++ {
+		d := float64(x[i]) - mean
+		v0 += d * d
+	}
+	vr := ((v0 + v1) + (v2 + v3)) / float64(n)
 	inv := 1 / math.Sqrt(vr+LNEps)
 	w, b, out = w[:len(x)], b[:len(x)], out[:len(x)]
 	for i, v := range x {

@@ -514,3 +514,32 @@ func TestScaleMaxMatchesGo(t *testing.T) {
 		}
 	}
 }
+
+// TestLayerNormMatchesFloat64 checks LayerNorm against a float64 reference
+// on rows whose lengths are and are not multiples of its four accumulators,
+// with a large common offset (which a one-pass variance would lose).
+func TestLayerNormMatchesFloat64(t *testing.T) {
+	r := rand.New(rand.NewPCG(17, 18))
+	for _, n := range []int{1, 3, 4, 7, 64, 768, 771} {
+		x, w, b := randVec(r, n), randVec(r, n), randVec(r, n)
+		for i := range x {
+			x[i] += 1000
+		}
+		var mean, vr float64
+		for _, v := range x {
+			mean += float64(v)
+		}
+		mean /= float64(n)
+		for _, v := range x {
+			vr += (float64(v) - mean) * (float64(v) - mean)
+		}
+		vr /= float64(n)
+		want := make([]float32, n)
+		for i, v := range x {
+			want[i] = float32((float64(v)-mean)/math.Sqrt(vr+LNEps)*float64(w[i]) + float64(b[i]))
+		}
+		got := make([]float32, n)
+		LayerNorm(got, x, w, b)
+		within(t, fmt.Sprintf("LayerNorm n=%d", n), want, got, 1e-5)
+	}
+}
