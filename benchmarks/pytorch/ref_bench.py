@@ -67,6 +67,23 @@ def generate(model, prompt: list[int], n: int) -> tuple[float, float]:
     return time.perf_counter() - start, prefill
 
 
+def save_checkpoint(d: Path, cfg: dict, model) -> None:
+    """Write model as upstream's trainer does (ckpt.pt, meta.json)."""
+    _, vocab, _ = mf.load_corpus()
+    if len(vocab) != cfg["vocab_size"]:
+        sys.exit(f"--save-checkpoint: the corpus {mf.CORPUS} has {len(vocab)} characters, "
+                 f"the config's vocab_size is {cfg['vocab_size']}")
+    d.mkdir(parents=True, exist_ok=True)
+    tok = {"type": "char", "vocab": vocab}
+    keys = ("vocab_size", "block_size", "n_layer", "n_head", "n_embd", "dropout", "bias", "use_rope", "use_flash")
+    model_config = {k: cfg.get(k, False) for k in keys}
+    torch.save({"step": 0, "model_config": model_config, "model_state_dict": model.state_dict(), "tokenizer": tok},
+               d / "ckpt.pt")
+    mf.write_json(d / "meta.json", {"dataset": "tinyshakespeare", "vocab_size": len(vocab), "tokenizer": tok,
+                                    "dtype": "uint16", "output_format": "bin"}, indent=2)
+    print(f"wrote {d / 'ckpt.pt'} and {d / 'meta.json'}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--config", required=True, help="upstream TOML config; its [model] section gives the shape")
@@ -76,6 +93,10 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2, help="torch.set_num_threads")
     ap.add_argument("--dtype", choices=("fp32", "fp16"), default="fp32",
                     help="fp16 stores the weights as half and computes in half (CPU PyTorch has no mixed mode)")
+    ap.add_argument("--save-checkpoint", metavar="DIR",
+                    help="also write the timed model as an upstream checkpoint, DIR/ckpt.pt and DIR/meta.json "
+                         "(char tokenizer of the corpus; its vocabulary must have vocab_size characters), so that "
+                         "tools/benchinfer can time the very same weights")
     args = ap.parse_args()
 
     cfg = model_section(Path(args.config))
@@ -86,6 +107,8 @@ def main() -> None:
     model = mf.GPT(cfg).eval()
     if args.dtype == "fp16":
         model = model.half()
+    if args.save_checkpoint:
+        save_checkpoint(Path(args.save_checkpoint), cfg, model)
     prompt = [i % cfg["vocab_size"] for i in (1, 2, 3, 4, 5, 6)]  # six tokens, like "ROMEO:"
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {args.config}: "
           f"{cfg['n_layer']} layers, {cfg['n_head']} heads, {cfg['n_embd']} wide, vocab {cfg['vocab_size']}, "
