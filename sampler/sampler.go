@@ -230,14 +230,26 @@ func Draw(x []float32, u float64) int {
 			maxv, best = float64(v), i
 		}
 	}
+	// Entries at -Inf (top-k and top-p leave most of the vocabulary so)
+	// add exactly 0 when another is finite: skipping them saves an
+	// exponential each. (All at -Inf, the loops run as they always did.)
+	ninf := float32(math.Inf(-1))
+	if math.IsInf(maxv, -1) {
+		ninf = float32(math.NaN()) // equal to nothing: skip nothing
+	}
 	var z float64
 	for _, v := range x {
-		z += math.Exp(float64(v) - maxv)
+		if v != ninf {
+			z += math.Exp(float64(v) - maxv)
+		}
 	}
 	r := u * z
 	var acc float64
 	last := best
 	for i, v := range x {
+		if v == ninf {
+			continue
+		}
 		e := math.Exp(float64(v) - maxv)
 		if e == 0 {
 			continue

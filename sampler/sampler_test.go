@@ -2,6 +2,7 @@ package sampler
 
 import (
 	"math"
+	"math/rand/v2"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -151,4 +152,62 @@ func TestSampleAllocatesNothing(t *testing.T) {
 	sm.Sample(logits)
 	allocs := testing.AllocsPerRun(50, func() { sm.Sample(logits) })
 	assert.Zero(t, allocs)
+}
+
+// drawAll is Draw as it was before it skipped -Inf entries: an exponential
+// for every entry.
+func drawAll(x []float32, u float64) int {
+	maxv := math.Inf(-1)
+	best := 0
+	for i, v := range x {
+		if float64(v) > maxv {
+			maxv, best = float64(v), i
+		}
+	}
+	var z float64
+	for _, v := range x {
+		z += math.Exp(float64(v) - maxv)
+	}
+	r := u * z
+	var acc float64
+	last := best
+	for i, v := range x {
+		e := math.Exp(float64(v) - maxv)
+		if e == 0 {
+			continue
+		}
+		acc += e
+		last = i
+		if r < acc {
+			return i
+		}
+	}
+	return last
+}
+
+// TestDrawSkipsOnlyZeros checks that Draw, which skips -Inf entries,
+// draws what the exponential of every entry drew: on top-k-filtered
+// logits over a spread of u, and with every entry at -Inf.
+func TestDrawSkipsOnlyZeros(t *testing.T) {
+	r := rand.New(rand.NewPCG(31, 32))
+	x := make([]float32, 1000)
+	for i := range x {
+		x[i] = float32(r.NormFloat64() * 3)
+	}
+	s := Settings{Temperature: 1, TopK: 20, TopP: 1, RepetitionPenalty: 1}
+	f := make([]float32, len(x))
+	Filter(f, x, s, nil, make([]float32, len(x)), make([]int32, len(x)))
+	for k := range 1000 {
+		u := float64(k) / 1000
+		if got, want := Draw(f, u), drawAll(f, u); got != want {
+			t.Fatalf("u=%v: Draw = %d, want %d", u, got, want)
+		}
+	}
+	ninf := make([]float32, 5)
+	for i := range ninf {
+		ninf[i] = float32(math.Inf(-1))
+	}
+	if got, want := Draw(ninf, 0.5), drawAll(ninf, 0.5); got != want {
+		t.Fatalf("all -Inf: Draw = %d, want %d", got, want)
+	}
 }
