@@ -181,24 +181,13 @@ func rowDots(nw, nx int, f16, accum bool) {
 	Label(name + "_reduce")
 	for j := range nx {
 		if nw == 4 {
-			a0, a1, a2, a3 := acc[0][j], acc[1][j], acc[2][j], acc[3][j]
-			VHADDPS(a1, a0, a0) // [a01 a23 b01 b23 | a45 a67 b45 b67]
-			VHADDPS(a3, a2, a2)
-			VHADDPS(a2, a0, a0) // [a b c d | a' b' c' d']
-			t := XMM()
-			VEXTRACTF128(Imm(1), a0, t)
-			VADDPS(t, a0.AsX(), t)
+			t := hsum4(acc[0][j], acc[1][j], acc[2][j], acc[3][j])
 			if accum {
 				VADDPS(Mem{Base: outs[j]}, t, t)
 			}
 			VMOVUPS(t, Mem{Base: outs[j]})
 		} else {
-			a := acc[0][j]
-			t := XMM()
-			VEXTRACTF128(Imm(1), a, t)
-			VADDPS(t, a.AsX(), t)
-			VHADDPS(t, t, t)
-			VHADDPS(t, t, t)
+			t := hsum(acc[0][j])
 			if accum {
 				VADDSS(Mem{Base: outs[j]}, t, t)
 			}
@@ -302,14 +291,33 @@ func sum() {
 	VADDPS(acc[1], acc[0], acc[0])
 	VADDPS(acc[3], acc[2], acc[2])
 	VADDPS(acc[2], acc[0], acc[0])
-	t := XMM()
-	VEXTRACTF128(Imm(1), acc[0], t)
-	VADDPS(t, acc[0].AsX(), t)
-	VHADDPS(t, t, t)
-	VHADDPS(t, t, t)
+	t := hsum(acc[0])
 	VZEROUPPER()
 	Store(t, ReturnIndex(0))
 	RET()
+}
+
+// hsum returns an XMM register whose lane 0 holds the sum of a's eight
+// lanes.
+func hsum(a reg.VecVirtual) reg.VecVirtual {
+	t := XMM()
+	VEXTRACTF128(Imm(1), a, t)
+	VADDPS(t, a.AsX(), t)
+	VHADDPS(t, t, t)
+	VHADDPS(t, t, t)
+	return t
+}
+
+// hsum4 returns an XMM register holding the sums of the eight lanes of
+// a0, a1, a2 and a3, in that order (a0 and a2 are overwritten).
+func hsum4(a0, a1, a2, a3 reg.VecVirtual) reg.VecVirtual {
+	VHADDPS(a1, a0, a0) // [a01 a23 b01 b23 | a45 a67 b45 b67]
+	VHADDPS(a3, a2, a2)
+	VHADDPS(a2, a0, a0) // [a b c d | a' b' c' d']
+	t := XMM()
+	VEXTRACTF128(Imm(1), a0, t)
+	VADDPS(t, a0.AsX(), t)
+	return t
 }
 
 // k0 is a placeholder index register, replaced by the loop counter.
@@ -400,12 +408,7 @@ func seqDots(f16 bool, unroll int) {
 			VADDPS(acc[i+n/2], acc[i], acc[i])
 		}
 	}
-	t := XMM()
-	VEXTRACTF128(Imm(1), acc[0], t)
-	VADDPS(t, acc[0].AsX(), t)
-	VHADDPS(t, t, t)
-	VHADDPS(t, t, t)
-	VMOVSS(t, Mem{Base: out})
+	VMOVSS(hsum(acc[0]), Mem{Base: out})
 	ADDQ(Imm(4), out)
 	ADDQ(wstride, w)
 	DECQ(rows)
@@ -528,14 +531,7 @@ func q8Dots(nw int) {
 	}
 	Label(name + "_reduce")
 	if nw == 4 {
-		a0, a1, a2, a3 := acc[0], acc[1], acc[2], acc[3]
-		VHADDPS(a1, a0, a0)
-		VHADDPS(a3, a2, a2)
-		VHADDPS(a2, a0, a0)
-		t := XMM()
-		VEXTRACTF128(Imm(1), a0, t)
-		VADDPS(t, a0.AsX(), t)
-		VMOVUPS(t, Mem{Base: out})
+		VMOVUPS(hsum4(acc[0], acc[1], acc[2], acc[3]), Mem{Base: out})
 		// wq and wd have moved one row on; skip the other three.
 		LEAQ(Mem{Base: wq, Index: in, Scale: 2}, wq)
 		ADDQ(in, wq)
@@ -543,12 +539,7 @@ func q8Dots(nw int) {
 		ADDQ(wds, wd)
 	} else {
 		VADDPS(acc[1], acc[0], acc[0])
-		t := XMM()
-		VEXTRACTF128(Imm(1), acc[0], t)
-		VADDPS(t, acc[0].AsX(), t)
-		VHADDPS(t, t, t)
-		VHADDPS(t, t, t)
-		VMOVSS(t, Mem{Base: out})
+		VMOVSS(hsum(acc[0]), Mem{Base: out})
 	}
 	ADDQ(Imm(uint64(4*nw)), out)
 	SUBQ(Imm(uint64(nw)), rows)
@@ -791,11 +782,7 @@ func expSub() {
 	SUBQ(Imm(8), n)
 	JMP(LabelRef(name + "_loop"))
 	Label(name + "_reduce")
-	t := XMM()
-	VEXTRACTF128(Imm(1), acc, t)
-	VADDPS(t, acc.AsX(), t)
-	VHADDPS(t, t, t)
-	VHADDPS(t, t, t)
+	t := hsum(acc)
 	VZEROUPPER()
 	Store(t, ReturnIndex(0))
 	RET()
