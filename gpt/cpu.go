@@ -44,10 +44,14 @@ type CPU struct {
 	// go to the pool: decodeParallelBytes (a field so that benchmarks can
 	// compare thresholds in one process).
 	decodePar int
-	mt        matTask
-	at        attnTask
-	lt        lnTask
-	kt        kvTask
+	// par is the threshold the current step uses: decodePar, or
+	// math.MaxInt while load finds other processes keeping the cores busy.
+	par  int
+	load contention
+	mt   matTask
+	at   attnTask
+	lt   lnTask
+	kt   kvTask
 }
 
 // minParallel is the size (multiply-adds) below which a product runs on
@@ -87,6 +91,8 @@ func NewCPU(m *Model) (*CPU, error) {
 		pool:   pool,
 
 		decodePar: decodeParallelBytes,
+		par:       decodeParallelBytes,
+		load:      newContention(pool.Size()),
 	}
 	b.at.b = b
 	b.lmHead = Linear{W: m.Wte, W16: m.Wte16, W8: m.Wte8, Out: c.VocabSize, In: C}
@@ -99,8 +105,12 @@ func NewCPU(m *Model) (*CPU, error) {
 	if c.UseRoPE {
 		b.cos, b.sin = RopeTables(c.HeadSize(), T+1)
 	}
-	// Stop the workers if the backend is dropped without Close.
+	// Stop the workers (and close the count's file) if the backend is
+	// dropped without Close.
 	runtime.AddCleanup(b, func(p *cpukern.Pool) { p.Close() }, pool)
+	if src := b.load.src; src != nil {
+		runtime.AddCleanup(b, func(s runningSource) { s.close() }, src)
+	}
 	return b, nil
 }
 
@@ -130,6 +140,10 @@ func (b *CPU) Device() Device { return b.dev }
 // backend still works after Close, on one core.
 func (b *CPU) Close() error {
 	b.pool.Close()
+	if b.load.src != nil {
+		b.load.src.close()
+		b.load.src, b.load.on = nil, false
+	}
 	return nil
 }
 
@@ -266,7 +280,7 @@ func (b *CPU) matmul(l *Linear, out, x []float32, t, act int, res []float32) {
 		m.chunk = cpukern.PanelRows
 	}
 	m.next.Store(0)
-	if t*in*nOut < minParallel || t == 1 && es*in*nOut < b.decodePar {
+	if t*in*nOut < minParallel || t == 1 && es*in*nOut < b.par {
 		m.Do(0, 1)
 	} else {
 		b.pool.Share(m)
@@ -392,7 +406,7 @@ func (b *CPU) storeKV(keys, vals []float32, t int) []float32 {
 func (b *CPU) attend(keys, vals, vt []float32, t, attend int) {
 	b.at.keys, b.at.vals, b.at.vt, b.at.t, b.at.attend = keys, vals, vt, t, attend
 	b.at.next.Store(0)
-	if t == 1 && 2*4*attend*b.m.Config.NEmbd < b.decodePar {
+	if t == 1 && 2*4*attend*b.m.Config.NEmbd < b.par {
 		b.at.Do(0, 1)
 	} else {
 		b.pool.Share(&b.at)
@@ -469,6 +483,7 @@ func (b *CPU) embed(x []float32, id, pos int) {
 func (b *CPU) Prefill(ids []int) ([]float32, error) {
 	c := b.m.Config
 	T, C := len(ids), c.NEmbd
+	b.par = b.decodePar // the last row's lm_head: a prompt runs on the pool
 	if T == 0 || T > c.BlockSize {
 		return nil, fmt.Errorf("gpt: prefill of %d tokens: want 1..block_size (%d)", T, c.BlockSize)
 	}
@@ -520,6 +535,10 @@ func (b *CPU) Decode(id int) ([]float32, error) {
 	}
 	if b.cache.Len() == 0 {
 		return nil, fmt.Errorf("gpt: decode before prefill")
+	}
+	b.par = b.decodePar
+	if b.load.alone(cpukern.AwakeWorkers()) {
+		b.par = math.MaxInt
 	}
 	c := b.m.Config
 	C := c.NEmbd

@@ -29,8 +29,14 @@ func maxAbsDiff(a, b []float32) float64 {
 // Before the window is full, decoding a token against the cache must give
 // the logits of a full forward over the sequence.
 func TestDecodeMatchesPrefillBeforeTheSlide(t *testing.T) {
-	for _, rope := range []bool{false, true} {
-		m, err := RandomModel(tinyConfig(rope, !rope), 1)
+	for _, c := range []struct {
+		rope bool
+		embd int // 12: head size 6 and widths not multiples of 8, the Go kernels
+	}{{false, 8}, {true, 8}, {false, 12}, {true, 12}} {
+		rope := c.rope
+		cfg := tinyConfig(rope, !rope)
+		cfg.NEmbd = c.embd
+		m, err := RandomModel(cfg, 1)
 		require.NoError(t, err)
 		// Larger weights make differences visible.
 		for i := range m.Wte {
@@ -49,7 +55,7 @@ func TestDecodeMatchesPrefillBeforeTheSlide(t *testing.T) {
 			require.NoError(t, err)
 			want, err := ref.Prefill(seq[:n+1])
 			require.NoError(t, err)
-			assert.Less(t, maxAbsDiff(got, want), 1e-5, "rope=%v n=%d", rope, n)
+			assert.Less(t, maxAbsDiff(got, want), 1e-5, "rope=%v n_embd=%d n=%d", rope, c.embd, n)
 		}
 	}
 }
@@ -92,7 +98,9 @@ var benchShapes = []struct {
 
 // BenchmarkDecodeSplit compares, in one process, decode steps as the
 // backend runs them (default: products from decodeParallelBytes on the
-// pool), on the calling core alone (one-core), with every product and
+// pool, or on the caller alone while other processes leave it fewer than
+// two cores: see contention), the same without that watch (static), on
+// the calling core alone (one-core), with every product and
 // the attention on the pool (pool: idle workers park at once, as before
 // cpukern.DefaultSpin was 50 us), and the same with workers that spin 50 or 200
 // microseconds before they park, on GOMAXPROCS threads (-cpu 1,2), for
@@ -103,11 +111,13 @@ var benchShapes = []struct {
 // the noise); each variant's median tok/s over the rounds is a metric.
 func BenchmarkDecodeSplit(b *testing.B) {
 	variants := []struct {
-		name  string
-		bytes int
-		spin  time.Duration
-	}{{"default", decodeParallelBytes, cpukern.DefaultSpin}, {"one-core", math.MaxInt, 0}, {"pool", 0, 0},
-		{"spin50us", 0, 50 * time.Microsecond}, {"spin200us", 0, 200 * time.Microsecond}}
+		name     string
+		bytes    int
+		spin     time.Duration
+		watchful bool
+	}{{"default", decodeParallelBytes, cpukern.DefaultSpin, true}, {"static", decodeParallelBytes, cpukern.DefaultSpin, false},
+		{"one-core", math.MaxInt, 0, false}, {"pool", 0, 0, false},
+		{"spin50us", 0, 50 * time.Microsecond, false}, {"spin200us", 0, 200 * time.Microsecond, false}}
 	const steps = 16
 	for _, s := range benchShapes {
 		if testing.Short() && s.name != "base" {
@@ -124,6 +134,7 @@ func BenchmarkDecodeSplit(b *testing.B) {
 					require.NoError(b, err)
 					defer cpu.Close()
 					cpu.decodePar = v.bytes
+					cpu.load.on = cpu.load.on && v.watchful
 					cpu.pool.Close()
 					cpu.pool = cpukern.NewPool(runtime.GOMAXPROCS(0), v.spin)
 					cpus[i] = cpu

@@ -543,3 +543,27 @@ func TestLayerNormMatchesFloat64(t *testing.T) {
 		within(t, fmt.Sprintf("LayerNorm n=%d", n), want, got, 1e-5)
 	}
 }
+
+// TestAwakeWorkersCountsPoolsWorkers checks that AwakeWorkers counts a
+// pool's workers while they spin and not once they park or the pool is
+// closed.
+func TestAwakeWorkersCountsPoolsWorkers(t *testing.T) {
+	before := AwakeWorkers()
+	p := NewPool(3, time.Hour) // spins (awake) until closed
+	deadline := time.Now().Add(10 * time.Second)
+	for AwakeWorkers() != before+2 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	if got := AwakeWorkers(); got != before+2 {
+		t.Fatalf("spinning: AwakeWorkers = %d, want %d", got, before+2)
+	}
+	p.Close()
+	q := NewPool(3, 0) // parks at once
+	for AwakeWorkers() != before && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	if got := AwakeWorkers(); got != before {
+		t.Fatalf("parked and closed: AwakeWorkers = %d, want %d", got, before)
+	}
+	q.Close()
+}

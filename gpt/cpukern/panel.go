@@ -63,8 +63,9 @@ func (w Weights) widen(panel []float32, in, o0, o1, k0, kc int) {
 // MatMulPanels adds x @ w^T to out for the outputs o0 <= o < o1 (at most
 // PanelRows of them) of each of the t rows of x (width in):
 // out[r*nOut+o] += dot(w[o], x[r]). panel is PanelFloats of scratch that
-// no other call uses at the same time. in must be a multiple of 8, and of
-// Q8Block for Q8 weights. Each of the in/PanelK passes adds its partial
+// no other call uses at the same time. in must be a multiple of Q8Block
+// for Q8 weights; the assembly runs where it is a multiple of 8, Go
+// elsewhere. Each of the in/PanelK passes adds its partial
 // dot products to out, so out must hold the starting values (the bias, or
 // the residual stream).
 func MatMulPanels(out []float32, w Weights, x, panel []float32, t, in, nOut, o0, o1 int) {
@@ -74,8 +75,8 @@ func MatMulPanels(out []float32, w Weights, x, panel []float32, t, in, nOut, o0,
 	if o1-o0 > PanelRows || len(panel) < PanelFloats {
 		panic(fmt.Sprintf("cpukern: MatMulPanels: %d rows with %d floats of panel (at most %d rows, %d floats)", o1-o0, len(panel), PanelRows, PanelFloats))
 	}
-	if in%8 != 0 || w.Q8.Q != nil && in%Q8Block != 0 {
-		panic(fmt.Sprintf("cpukern: MatMulPanels: in = %d is not a multiple of 8 (or of %d for int8)", in, Q8Block))
+	if w.Q8.Q != nil && in%Q8Block != 0 {
+		panic(fmt.Sprintf("cpukern: MatMulPanels: int8 weights with in = %d, not a multiple of %d", in, Q8Block))
 	}
 	_ = out[(t-1)*nOut+o1-1]
 	_ = x[t*in-1]
@@ -83,16 +84,17 @@ func MatMulPanels(out []float32, w Weights, x, panel []float32, t, in, nOut, o0,
 	for k0 := 0; k0 < in; k0 += PanelK {
 		kc := min(PanelK, in-k0)
 		w.widen(panel, in, o0, o1, k0, kc)
-		panelDots(out[o0:], panel, x[k0:], t, rows, kc, in, nOut)
+		panelDots(out[o0:], panel, x[k0:], t, rows, kc, in, nOut, useAsm && in%8 == 0)
 	}
 }
 
 // panelDots sets out[r*nOut+o] += dot(p[o*kc:][:kc], x[r*xstride:][:kc])
 // for r < t, o < rows: three rows of x at a time against every row of the
-// panel. (Splitting t or the panel's rows further, so that a part of the
-// panel stays in L1, measured slower on GPT-2-small's shapes.)
-func panelDots(out, p, x []float32, t, rows, kc, xstride, nOut int) {
-	if !useAsm {
+// panel, with the assembly kernels if asm (kc a multiple of 8). (Splitting
+// t or the panel's rows further, so that a part of the panel stays in L1,
+// measured slower on GPT-2-small's shapes.)
+func panelDots(out, p, x []float32, t, rows, kc, xstride, nOut int, asm bool) {
+	if !asm {
 		refPanelDots(out, p, x, t, rows, kc, xstride, nOut)
 		return
 	}

@@ -78,6 +78,14 @@ func NewPool(n int, spin time.Duration) *Pool {
 // Size is the number of parts a Run splits its task into.
 func (p *Pool) Size() int { return p.n }
 
+// awake counts the workers of every Pool of the process that are not
+// parked: running a part, or spinning while they wait for the next run.
+var awake atomic.Int64
+
+// AwakeWorkers is the number of workers of this process's pools that are
+// not parked, which the OS counts as runnable.
+func AwakeWorkers() int { return int(awake.Load()) }
+
 // Run executes t.Do(part, Size()) for every part, in parallel, and returns
 // when all are done. After Close it runs the task as a single part.
 func (p *Pool) Run(t Task) {
@@ -142,6 +150,8 @@ func (p *Pool) Close() {
 
 func (p *Pool) worker(id int) {
 	defer p.wg.Done()
+	awake.Add(1)
+	defer awake.Add(-1)
 	var last uint64
 	for {
 		last = p.waitEpoch(last)
@@ -189,9 +199,11 @@ func (p *Pool) waitEpoch(last uint64) uint64 {
 	}
 	p.mu.Lock()
 	p.sleepers.Add(1)
+	awake.Add(-1)
 	for p.epoch.Load() == last {
 		p.wake.Wait()
 	}
+	awake.Add(1)
 	p.sleepers.Add(-1)
 	p.mu.Unlock()
 	return p.epoch.Load()

@@ -1,0 +1,5 @@
+//go:build !linux
+
+package gpt
+
+func openRunning() runningSource { return nil }
