@@ -57,7 +57,9 @@ const (
 // per product). With a busy loop taking one core, it ran at 0.59-0.99x of
 // one core, not the collapse of a barrier per operation: products are
 // dealt from a counter (Share), so the caller never waits for a worker
-// that did not join.
+// that did not join. (gpt's CPU backend now also stops waking the workers
+// for decode steps while the machine's other processes leave it one
+// core.)
 const DefaultSpin = 50 * time.Microsecond
 
 // NewPool starts a pool of n parts (n-1 worker goroutines; n < 1 counts as
