@@ -15,14 +15,13 @@ import (
 // workers and that process share the cores: the OS runs the caller part
 // of the time, and a step takes longer than on the caller alone
 // (BenchmarkDecodeSplit -cpu 2 on a 2-core machine with a busy loop:
-// 0.65-0.80x of one core). So every contentionEvery Decode reads how
-// many tasks of the machine are runnable (loadavg's running count: Linux),
-// counts out its own (itself and the workers of its pools that are
-// awake), and once
-// contentionVotes readings in a row leave fewer than two cores to it, runs
-// its steps on the caller alone, where the workers park; as many readings
-// in a row with two cores or more free bring the pool back. Where the count
-// cannot be read, nothing changes.
+// 0.56-0.80x of one core). So every contentionEvery Decode reads how many
+// tasks of the machine are runnable (loadavg's running count: Linux),
+// counts out its own (itself and the awake workers of its pools), and
+// once contentionVotes readings in a row leave fewer than two cores to
+// it, runs its steps on the caller alone, where the workers park; as many
+// readings in a row with two cores or more free bring the pool back.
+// Where the count cannot be read, nothing changes.
 type contention struct {
 	on    bool // a count can be read and a benchmark did not pin the choice
 	solo  bool // the steps run on the caller alone
