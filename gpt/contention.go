@@ -49,32 +49,31 @@ func newContention(parts int) contention {
 	return contention{on: parts > 1 && src != nil, cpus: runtime.NumCPU(), src: src}
 }
 
-// alone reports whether the next decode step should run on the caller
-// alone, reading the count when it is due; awake is the process's pool
-// workers that are not parked (cpukern.AwakeWorkers).
-func (c *contention) alone(awake int) bool {
+// check reads the count when it is due and updates solo, which says
+// whether decode steps run on the caller alone; awake is the process's
+// pool workers that are not parked (cpukern.AwakeWorkers).
+func (c *contention) check(awake int) {
 	if !c.on {
-		return false
+		return
 	}
 	now := time.Now()
 	if now.Before(c.next) {
-		return c.solo
+		return
 	}
 	c.next = now.Add(contentionEvery)
 	n, ok := c.src.running()
 	if !ok {
-		return c.solo
+		return
 	}
 	others := n - 1 - awake
 	want := c.cpus-others < 2
 	if want == c.solo {
 		c.votes = 0
-		return c.solo
+		return
 	}
 	if c.votes++; c.votes >= contentionVotes {
 		c.solo, c.votes = want, 0
 	}
-	return c.solo
 }
 
 // parseRunning returns the running count of a /proc/loadavg line: the

@@ -52,17 +52,28 @@ func TestContentionSwitchesAfterVotes(t *testing.T) {
 	want := []bool{false, false, false, true, true, true, true, true, false}
 	for i := range src.n {
 		c.next = time.Time{} // due
-		assert.Equal(t, want[i], c.alone(awake[i]), "reading %d", i)
+		c.check(awake[i])
+		assert.Equal(t, want[i], c.solo, "reading %d", i)
 	}
-	// Between readings the choice stands, and an unreadable count keeps it.
+	// Between readings the choice stands: counts that would switch it are
+	// not read before they are due.
+	src.n, src.i = []int{3, 3, 3}, 0
 	c.next = time.Now().Add(time.Hour)
-	assert.False(t, c.alone(0))
+	for range 3 {
+		c.check(1)
+	}
+	assert.False(t, c.solo)
+	assert.Zero(t, src.i, "count read before it was due")
+	// An unreadable count keeps the choice.
+	src.n, src.i = nil, 0
 	c.next, c.solo = time.Time{}, true
-	assert.True(t, c.alone(0), "count unreadable")
+	c.check(0)
+	assert.True(t, c.solo, "count unreadable")
 	// Off (one core, no count, or pinned by a benchmark): never alone.
 	off := contention{cpus: 2, src: &counts{n: []int{9, 9, 9, 9}}}
 	for range 4 {
-		assert.False(t, off.alone(0))
+		off.check(0)
+		assert.False(t, off.solo)
 	}
 }
 

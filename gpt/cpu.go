@@ -44,9 +44,8 @@ type CPU struct {
 	// go to the pool: decodeParallelBytes (a field so that benchmarks can
 	// compare thresholds in one process).
 	decodePar int
-	// par is the threshold the current step uses: decodePar, or
-	// math.MaxInt while load finds other processes keeping the cores busy.
-	par  int
+	// load watches whether other processes leave the pool a second core
+	// (see decodeFrom).
 	load contention
 	mt   matTask
 	at   attnTask
@@ -65,6 +64,16 @@ const minParallel = 16 << 10
 // decodes 1.4-2.0x faster on two cores than on one (BenchmarkDecodeSplit,
 // quiet 2-core EPYC VM); only tiny steps stay on the caller.
 const decodeParallelBytes = 64 << 10
+
+// decodeFrom is the size from which a one-row product or a decode step's
+// attention goes to the pool: decodePar, or never while the load watch
+// finds that other processes leave the pool fewer than two cores.
+func (b *CPU) decodeFrom() int {
+	if b.load.solo {
+		return math.MaxInt
+	}
+	return b.decodePar
+}
 
 // NewCPU builds the CPU backend for m.
 func NewCPU(m *Model) (*CPU, error) {
@@ -91,10 +100,9 @@ func NewCPU(m *Model) (*CPU, error) {
 		pool:   pool,
 
 		decodePar: decodeParallelBytes,
-		par:       decodeParallelBytes,
 		load:      newContention(pool.Size()),
 	}
-	b.at.b = b
+	b.at.b, b.kt.b = b, b
 	b.lmHead = Linear{W: m.Wte, W16: m.Wte16, W8: m.Wte8, Out: c.VocabSize, In: C}
 	if m.DType() == "int8" {
 		if err := cpukern.CheckQ8Len("gpt: cpu backend: int8 weights: n_embd", C); err != nil {
@@ -142,7 +150,7 @@ func (b *CPU) Close() error {
 	b.pool.Close()
 	if b.load.src != nil {
 		b.load.src.close()
-		b.load.src, b.load.on = nil, false
+		b.load = contention{}
 	}
 	return nil
 }
@@ -241,13 +249,14 @@ func (m *matTask) doPanels(panel []float32) {
 		for r := range m.t {
 			row := dst[r*m.nOut+o0 : r*m.nOut+o1]
 			switch {
-			case m.b == nil && m.act != actResidual:
-				clear(row)
-			case m.b == nil:
 			case m.act == actResidual:
-				cpukern.Add(row, m.b[o0:o1])
-			default:
+				if m.b != nil {
+					cpukern.Add(row, m.b[o0:o1])
+				}
+			case m.b != nil:
 				copy(row, m.b[o0:o1])
+			default:
+				clear(row)
 			}
 		}
 		cpukern.MatMulPanels(dst, w, m.x, panel, m.t, m.in, m.nOut, o0, o1)
@@ -264,7 +273,7 @@ func (b *CPU) matmul(l *Linear, out, x []float32, t, act int, res []float32) {
 	m := &b.mt
 	in, nOut := l.In, l.Out
 	m.out, m.w, m.w16, m.w8, m.b, m.x, m.t, m.in, m.nOut, m.act, m.res = out, l.W, l.W16, l.W8, l.B, x, t, in, nOut, act, res
-	es := 4
+	es := 4 // bytes per weight
 	switch {
 	case t >= panelMinRows:
 		m.panels = b.panels
@@ -275,12 +284,13 @@ func (b *CPU) matmul(l *Linear, out, x []float32, t, act int, res []float32) {
 		m.xq = b.xq.Slice(0, t*in)
 		cpukern.QuantizeQ8(m.xq, x[:t*in])
 	}
-	m.chunk = max(4, chunkBytes/(es*in)&^3)
 	if m.panels != nil {
 		m.chunk = cpukern.PanelRows
+	} else {
+		m.chunk = max(4, chunkBytes/(es*in)&^3)
 	}
 	m.next.Store(0)
-	if t*in*nOut < minParallel || t == 1 && es*in*nOut < b.par {
+	if t*in*nOut < minParallel || t == 1 && es*in*nOut < b.decodeFrom() {
 		m.Do(0, 1)
 	} else {
 		b.pool.Share(m)
@@ -392,7 +402,7 @@ func (b *CPU) storeKV(keys, vals []float32, t int) []float32 {
 	C := b.m.Config.NEmbd
 	vs := pad8(t)
 	k := &b.kt
-	k.b, k.keys, k.vals, k.vt, k.t = b, keys, vals, b.f[:C*vs], t
+	k.keys, k.vals, k.vt, k.t = keys, vals, b.f[:C*vs], t
 	for c := range C {
 		clear(k.vt[c*vs+t : (c+1)*vs])
 	}
@@ -406,7 +416,7 @@ func (b *CPU) storeKV(keys, vals []float32, t int) []float32 {
 func (b *CPU) attend(keys, vals, vt []float32, t, attend int) {
 	b.at.keys, b.at.vals, b.at.vt, b.at.t, b.at.attend = keys, vals, vt, t, attend
 	b.at.next.Store(0)
-	if t == 1 && 2*4*attend*b.m.Config.NEmbd < b.par {
+	if t == 1 && 2*4*attend*b.m.Config.NEmbd < b.decodeFrom() {
 		b.at.Do(0, 1)
 	} else {
 		b.pool.Share(&b.at)
@@ -483,7 +493,6 @@ func (b *CPU) embed(x []float32, id, pos int) {
 func (b *CPU) Prefill(ids []int) ([]float32, error) {
 	c := b.m.Config
 	T, C := len(ids), c.NEmbd
-	b.par = b.decodePar // the last row's lm_head: a prompt runs on the pool
 	if T == 0 || T > c.BlockSize {
 		return nil, fmt.Errorf("gpt: prefill of %d tokens: want 1..block_size (%d)", T, c.BlockSize)
 	}
@@ -536,10 +545,7 @@ func (b *CPU) Decode(id int) ([]float32, error) {
 	if b.cache.Len() == 0 {
 		return nil, fmt.Errorf("gpt: decode before prefill")
 	}
-	b.par = b.decodePar
-	if b.load.alone(cpukern.AwakeWorkers()) {
-		b.par = math.MaxInt
-	}
+	b.load.check(cpukern.AwakeWorkers())
 	c := b.m.Config
 	C := c.NEmbd
 	st := b.cache.Next()
