@@ -236,10 +236,7 @@ func Softmax(x []float32) {
 		x[n+i] = e
 		z += e
 	}
-	inv := 1 / z
-	for i := range x {
-		x[i] *= inv
-	}
+	scaleBy(x, 1/z)
 }
 
 // Attend computes one head's attention for one query: out = softmax(q.k_j *
@@ -252,22 +249,29 @@ func Attend(out, q, k, v []float32, n, stride int, scale float32, scores []float
 		return
 	}
 	s := scores[:n]
-	k = k[:(n-1)*stride+hd]
 	asm := useAsm && hd%8 == 0 && hd > 0
-	if asm {
-		n4 := n &^ 3
-		if n4 > 0 {
-			dotsF32_4x1(&s[0], &k[0], &q[0], n4, hd, stride, 0, 0)
-		}
-		if n4 < n {
-			dotsF32_1x1(&s[n4], &k[n4*stride], &q[0], n-n4, hd, stride, 0, 0)
-		}
-	} else {
+	keyDots(s, q, k, stride, asm)
+	weigh(out[:hd], s, v, stride, scale, asm)
+}
+
+// keyDots sets s[j] = dot(q, k[j*stride:][:len(q)]) for j < len(s), four
+// keys a step with the assembly kernels if asm.
+func keyDots(s, q, k []float32, stride int, asm bool) {
+	n, hd := len(s), len(q)
+	k = k[:(n-1)*stride+hd]
+	if !asm {
 		for j := range n {
 			s[j] = refDot(q, k[j*stride:j*stride+hd])
 		}
+		return
 	}
-	weigh(out[:hd], s, v, stride, scale, asm)
+	n4 := n &^ 3
+	if n4 > 0 {
+		dotsF32_4x1(&s[0], &k[0], &q[0], n4, hd, stride, 0, 0)
+	}
+	if n4 < n {
+		dotsF32_1x1(&s[n4], &k[n4*stride], &q[0], n-n4, hd, stride, 0, 0)
+	}
 }
 
 // AttendPrompt is Attend for the queries of a prompt, which see the keys
@@ -294,8 +298,7 @@ func AttendPrompt(out []float32, ostride int, q []float32, qstride int, k []floa
 	asm := useAsm && hd%8 == 0
 	// Scores: row j holds query j's, over the keys it sees (and, with
 	// three queries, one or two more that it then ignores).
-	switch {
-	case asm && nq == 3:
+	if asm && nq == 3 {
 		n4 := n &^ 3
 		if n4 > 0 {
 			dotsF32_4x3(&scores[0], &k[0], &q[0], n4, hd, stride, qstride, rs)
@@ -303,23 +306,9 @@ func AttendPrompt(out []float32, ostride int, q []float32, qstride int, k []floa
 		if n4 < n {
 			dotsF32_1x3(&scores[n4], &k[n4*stride], &q[0], n-n4, hd, stride, qstride, rs)
 		}
-	case asm:
+	} else {
 		for j := range nq {
-			nj := i0 + j + 1
-			n4 := nj &^ 3
-			if n4 > 0 {
-				dotsF32_4x1(&scores[j*rs], &k[0], &q[j*qstride], n4, hd, stride, 0, 0)
-			}
-			if n4 < nj {
-				dotsF32_1x1(&scores[j*rs+n4], &k[n4*stride], &q[j*qstride], nj-n4, hd, stride, 0, 0)
-			}
-		}
-	default:
-		for j := range nq {
-			qj := q[j*qstride : j*qstride+hd]
-			for key := range i0 + j + 1 {
-				scores[j*rs+key] = refDot(qj, k[key*stride:key*stride+hd])
-			}
+			keyDots(scores[j*rs:j*rs+i0+j+1], q[j*qstride:j*qstride+hd], k, stride, asm)
 		}
 	}
 	// Weights, unnormalised, zero past each query's own keys.
@@ -345,11 +334,14 @@ func AttendPrompt(out []float32, ostride int, q []float32, qstride int, k []floa
 		}
 	}
 	for j := range nq {
-		inv := 1 / z[j]
-		row := out[j*ostride : j*ostride+hd]
-		for i := range row {
-			row[i] *= inv
-		}
+		scaleBy(out[j*ostride:j*ostride+hd], 1/z[j])
+	}
+}
+
+// scaleBy sets x[i] *= a.
+func scaleBy(x []float32, a float32) {
+	for i := range x {
+		x[i] *= a
 	}
 }
 
@@ -400,10 +392,7 @@ func weigh(out, s, v []float32, stride int, scale float32, asm bool) {
 	} else {
 		refWeightedSum(out, s, v, stride)
 	}
-	inv := 1 / z
-	for i := range out {
-		out[i] *= inv
-	}
+	scaleBy(out, 1/z)
 }
 
 // Rotate applies RoPE to one head vector x in place: pairs (x[2j], x[2j+1])
