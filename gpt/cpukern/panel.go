@@ -14,9 +14,10 @@ import "fmt"
 // operands before its tiled products in the same spirit.
 //
 // The sizes are measured (BenchmarkMatMulPanels, one core, GPT-2-small's
-// three shapes, 512 rows): 48 or 64 rows by 768 columns (a 144 KiB
-// panel) ran at 78-86 GFLOP/s, the rate of dotsAccF32_4x3 on data already
-// in L1 (84 GFLOP/s); 32 rows, or 256 columns, at 70-79.
+// three shapes, 512 rows, fp32, runs back to back): 48 or 64 rows by 768
+// columns (a 144 KiB panel for 48) ran at 75-86 GFLOP/s, the rate of
+// dotsAccF32_4x3 on data already in L1 (84 GFLOP/s); 32 rows, or 256
+// columns, at 69-79.
 const (
 	// PanelRows is the most output rows one MatMulPanels call computes.
 	PanelRows = 48

@@ -54,12 +54,12 @@ const (
 // EPYC VM, quiet: 50 us made base.toml-shape decode 1.4-2.0x and
 // GPT-2-small 1.6-1.7x faster than one core, where workers that park at
 // once ran at one core's speed (waking a parked worker costs a futex call
-// per product). With a busy loop taking one core, it ran at 0.59-0.99x of
-// one core, not the collapse of a barrier per operation: products are
-// dealt from a counter (Share), so the caller never waits for a worker
-// that did not join. (gpt's CPU backend now also stops waking the workers
-// for decode steps while the machine's other processes leave it one
-// core.)
+// per product). With a busy loop taking one core, it ran at 0.56-0.99x of
+// one core (two sessions), not the collapse of a barrier per operation:
+// products are dealt from a counter (Share), so the caller never waits
+// for a worker that did not join. (gpt's CPU backend now also stops
+// waking the workers for decode steps while the machine's other
+// processes leave it one core.)
 const DefaultSpin = 50 * time.Microsecond
 
 // NewPool starts a pool of n parts (n-1 worker goroutines; n < 1 counts as
