@@ -234,12 +234,10 @@ func Draw(x []float32, u float64) int {
 	// add exactly 0 when another is finite: skipping them saves an
 	// exponential each. (All at -Inf, the loops run as they always did.)
 	ninf := float32(math.Inf(-1))
-	if math.IsInf(maxv, -1) {
-		ninf = float32(math.NaN()) // equal to nothing: skip nothing
-	}
+	skip := !math.IsInf(maxv, -1)
 	var z float64
 	for _, v := range x {
-		if v != ninf {
+		if !skip || v != ninf {
 			z += math.Exp(float64(v) - maxv)
 		}
 	}
@@ -247,7 +245,7 @@ func Draw(x []float32, u float64) int {
 	var acc float64
 	last := best
 	for i, v := range x {
-		if v == ninf {
+		if skip && v == ninf {
 			continue
 		}
 		e := math.Exp(float64(v) - maxv)
