@@ -836,7 +836,7 @@ dotsSeqF16_done:
 	RET
 
 // func dotsQ8_1(out *float32, wq *int8, wd *float32, xq *int8, xd *float32, rows int, in int)
-// Requires: AVX, AVX2, FMA3
+// Requires: AVX, AVX2, FMA3, MMX+
 TEXT ·dotsQ8_1(SB), NOSPLIT, $0-56
 	MOVQ    out+0(FP), AX
 	MOVQ    wq+8(FP), CX
@@ -860,6 +860,7 @@ dotsQ8_1_rows:
 dotsQ8_1_k:
 	CMPQ         R9, $0x02
 	JL           dotsQ8_1_tail
+	PREFETCHT0   4096(CX)
 	VMOVDQU      (DI), Y3
 	VPABSB       Y3, Y4
 	VBROADCASTSS (R8), Y5

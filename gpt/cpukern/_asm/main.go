@@ -432,8 +432,18 @@ func seqDots(f16 bool, unroll int) {
 // into eight int32, converted to float and scaled per block. nw = 4 shares
 // the loads of x across four rows (prefill); nw = 1 reads one row after the
 // other as a sequential stream, two blocks a step into two accumulators
-// (decode).
+// (decode), prefetching the weights q8Prefetch bytes ahead.
 func q8Dots(nw int) {
+	// q8Prefetch is how far ahead of its loads, in bytes, dotsQ8_1 asks for
+	// the weight stream (one 64-byte line a step of two blocks). Unlike
+	// dotsSeqF16, where software prefetch only slowed the loop, the 8-bit
+	// loop's longer arithmetic per byte leaves the hardware prefetcher
+	// behind: on DRAM-resident GPT-2-small MLP rows (BenchmarkMatVecQ8,
+	// dtype=int8/rows=1) one core ran 12-20% faster with 2048 and 4096,
+	// two cores at once 15-20% faster with 4096 and 10-15% with 2048;
+	// 512 and 1024 gained less, and prefetching the scales as well
+	// nothing clear.
+	const q8Prefetch = 4096
 	name := fmt.Sprintf("dotsQ8_%d", nw)
 	TEXT(name, NOSPLIT, "func(out *float32, wq *int8, wd *float32, xq *int8, xd *float32, rows, in int)")
 	Pragma("noescape")
@@ -516,6 +526,9 @@ func q8Dots(nw int) {
 	Label(name + "_k")
 	CMPQ(nbk, Imm(uint64(step)))
 	JL(LabelRef(name + "_tail"))
+	if nw == 1 {
+		PREFETCHT0(Mem{Base: wq, Disp: q8Prefetch})
+	}
 	for j := range step {
 		block(j)
 	}
