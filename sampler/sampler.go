@@ -119,11 +119,145 @@ func (sm *Sampler) size(n int) {
 // records it with Observe.
 func (sm *Sampler) Sample(logits []float32) int {
 	sm.size(len(logits))
-	w := sm.work
-	Filter(w, logits, sm.s, sm.seen, sm.sel, sm.order)
-	id := Draw(w, sm.rng.Float64())
+	id, ok := sm.sampleTopK(logits)
+	if !ok {
+		w := sm.work
+		Filter(w, logits, sm.s, sm.seen, sm.sel, sm.order)
+		id = Draw(w, sm.rng.Float64())
+	}
 	sm.Observe(id)
 	return id
+}
+
+// heapTopKMax is the largest top_k that sampleTopK serves; beyond it the
+// selection in Filter is the cheaper.
+const heapTopKMax = 1024
+
+// sampleTopK is Filter then Draw for the common settings, top_k on and
+// top_p off, with one pass over the logits instead of six (topKSurvivors),
+// then the draw over the survivors in index order, with the same float
+// operations in the same order as Draw over Filter's output, so that the
+// token is the same for the same random number
+// (TestSampleTopKMatchesFilterThenDraw). It returns false, having drawn no
+// random number, where topKSurvivors does not apply.
+func (sm *Sampler) sampleTopK(logits []float32) (int, bool) {
+	surv, maxv, ok := sm.topKSurvivors(logits)
+	if !ok {
+		return 0, false
+	}
+	// Draw skips the -Inf entries that Filter leaves outside the
+	// survivors; the maximum is finite, so the sums are Draw's.
+	w := sm.work
+	var z float64
+	for _, i := range surv {
+		z += math.Exp(float64(w[i]) - maxv)
+	}
+	r := sm.rng.Float64() * z
+	var acc float64
+	last := int(surv[0])
+	for _, i := range surv {
+		e := math.Exp(float64(w[i]) - maxv)
+		if e == 0 {
+			continue
+		}
+		acc += e
+		last = int(i)
+		if r < acc {
+			return int(i), true
+		}
+	}
+	return last, true
+}
+
+// topKSurvivors finds, in index order, the ids that Filter keeps when
+// top_k is on and top_p off, with their filtered values in sm.work, and
+// the largest of those values. A min-heap holds the k largest values read
+// so far, so that its root ends as Filter's threshold; every entry at
+// least the root when it was read is a candidate, and since the root only
+// rises, the candidates include every entry at or above the final
+// threshold. ok is false for other settings, an empty vocabulary, a NaN,
+// or a threshold or maximum that is infinite: Filter and Draw then run.
+func (sm *Sampler) topKSurvivors(logits []float32) (surv []int32, maxv float64, ok bool) {
+	s := sm.s
+	if s.TopK <= 0 || s.TopK > heapTopKMax || s.TopP != 1 || len(logits) == 0 {
+		return nil, 0, false
+	}
+	k := min(s.TopK, len(logits))
+	t := float32(math.Max(s.Temperature, 1e-6))
+	pen := s.RepetitionPenalty != 1
+	p := float32(s.RepetitionPenalty)
+	heap := sm.sel[:0] // min-heap of the k largest values so far
+	cand := sm.order[:0]
+	w := sm.work
+	for i, v := range logits {
+		d := v / t
+		if pen && sm.seen[i] {
+			d /= p
+		}
+		if d != d {
+			return nil, 0, false
+		}
+		switch {
+		case len(heap) < k:
+			heap = append(heap, d)
+			siftUp(heap)
+		case d < heap[0]:
+			continue
+		case d > heap[0]:
+			heap[0] = d
+			siftDown(heap)
+		}
+		w[i] = d
+		cand = append(cand, int32(i))
+	}
+	thr := heap[0]
+	if math.IsInf(float64(thr), 0) {
+		return nil, 0, false
+	}
+	surv = cand[:0]
+	maxv = math.Inf(-1)
+	for _, i := range cand {
+		if v := w[i]; v >= thr {
+			surv = append(surv, i)
+			maxv = math.Max(maxv, float64(v))
+		}
+	}
+	if math.IsInf(maxv, 1) {
+		return nil, 0, false
+	}
+	return surv, maxv, true
+}
+
+// siftUp restores the min-heap h after an append.
+func siftUp(h []float32) {
+	j := len(h) - 1
+	for j > 0 {
+		p := (j - 1) / 2
+		if h[p] <= h[j] {
+			return
+		}
+		h[p], h[j] = h[j], h[p]
+		j = p
+	}
+}
+
+// siftDown restores the min-heap h after its root was raised.
+func siftDown(h []float32) {
+	j, n := 0, len(h)
+	for {
+		c := 2*j + 1
+		if c >= n {
+			return
+		}
+		if c+1 < n && h[c+1] < h[c] {
+			c++
+		}
+		if h[j] <= h[c] {
+			return
+		}
+		h[j], h[c] = h[c], h[j]
+		j = c
+	}
 }
 
 // Filter writes into dst the logits after temperature, repetition penalty

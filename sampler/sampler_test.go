@@ -211,3 +211,115 @@ func TestDrawSkipsOnlyZeros(t *testing.T) {
 		t.Fatalf("all -Inf: Draw = %d, want %d", got, want)
 	}
 }
+
+// BenchmarkSample is one token's sampling over GPT-2's vocabulary (50257
+// logits, normal with standard deviation 3) with upstream's defaults
+// (temperature 0.9, top_k 40) and with top_p 0.9 as well.
+func BenchmarkSample(b *testing.B) {
+	r := rand.New(rand.NewPCG(41, 42))
+	logits := make([]float32, 50257)
+	for i := range logits {
+		logits[i] = float32(r.NormFloat64() * 3)
+	}
+	for _, c := range []struct {
+		name string
+		s    Settings
+	}{
+		{"defaults", Defaults()},
+		{"top_p=0.9", Settings{Temperature: 0.9, TopK: 40, TopP: 0.9, RepetitionPenalty: 1}},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			seed := uint64(7)
+			sm, err := New(c.s, &seed)
+			require.NoError(b, err)
+			for b.Loop() {
+				sm.Sample(logits)
+			}
+		})
+	}
+}
+
+// TestSampleTopKMatchesFilterThenDraw checks that Sample's one-pass top-k
+// draws, token for token, what Filter then Draw draw with the same random
+// numbers: over temperatures, top_k values (1 to beyond the vocabulary),
+// repetition penalties, logits with many ties, and logits holding NaN or
+// infinities (where sampleTopK must decline and Sample falls back).
+func TestSampleTopKMatchesFilterThenDraw(t *testing.T) {
+	r := rand.New(rand.NewPCG(51, 52))
+	const n = 300
+	gen := map[string]func() []float32{
+		"normal": func() []float32 {
+			x := make([]float32, n)
+			for i := range x {
+				x[i] = float32(r.NormFloat64() * 3)
+			}
+			return x
+		},
+		"ties": func() []float32 { // few distinct values, so ties at the threshold
+			x := make([]float32, n)
+			for i := range x {
+				x[i] = float32(r.IntN(7)) - 3
+			}
+			return x
+		},
+		"non-finite": func() []float32 {
+			x := make([]float32, n)
+			for i := range x {
+				x[i] = float32(r.NormFloat64())
+			}
+			switch r.IntN(4) {
+			case 0:
+				x[r.IntN(n)] = float32(math.NaN())
+			case 1:
+				x[r.IntN(n)] = float32(math.Inf(1))
+			case 2:
+				for i := range x {
+					x[i] = float32(math.Inf(-1))
+				}
+			case 3:
+				for i := range x[:n-3] {
+					x[i] = float32(math.Inf(-1))
+				}
+			}
+			return x
+		},
+	}
+	took := 0
+	for name, logits := range gen {
+		for _, temp := range []float64{0, 0.3, 0.9, 1, 2.5} {
+			for _, k := range []int{1, 2, 40, n - 1, n, n + 5} {
+				for _, pen := range []float64{1, 1.3} {
+					s := Settings{Temperature: temp, TopK: k, TopP: 1, RepetitionPenalty: pen}
+					seed := uint64(k*1000 + int(temp*10))
+					fast, err := New(s, &seed)
+					require.NoError(t, err)
+					ref, err := New(s, &seed)
+					require.NoError(t, err)
+					for step := range 20 {
+						x := logits()
+						ref.size(n)
+						Filter(ref.work, x, s, ref.seen, ref.sel, ref.order)
+						want := Draw(ref.work, ref.rng.Float64())
+						ref.Observe(want)
+						fast.size(n)
+						if surv, _, ok := fast.topKSurvivors(x); ok {
+							took++
+							// The survivors are Filter's finite entries, bit for bit.
+							var kept []int32
+							for i, v := range ref.work {
+								if v != inf {
+									kept = append(kept, int32(i))
+									require.Equal(t, math.Float32bits(v), math.Float32bits(fast.work[i]), "%s: entry %d", name, i)
+								}
+							}
+							require.Equal(t, kept, surv, "%s: temperature %v, top_k %d, penalty %v, step %d", name, temp, k, pen, step)
+						}
+						got := fast.Sample(x)
+						require.Equal(t, want, got, "%s: temperature %v, top_k %d, penalty %v, step %d", name, temp, k, pen, step)
+					}
+				}
+			}
+		}
+	}
+	assert.Greater(t, took, 1000, "the one-pass top-k served too few of the cases")
+}
