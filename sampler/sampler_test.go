@@ -141,17 +141,21 @@ func TestValidate(t *testing.T) {
 	require.NoError(t, Defaults().Validate())
 }
 
+// TestSampleAllocatesNothing covers both of Sample's ways: Filter then
+// Draw (top_p on), and the one-pass top-k (top_p off).
 func TestSampleAllocatesNothing(t *testing.T) {
-	seed := uint64(1)
-	sm, err := New(Settings{Temperature: 1, TopK: 40, TopP: 0.9, RepetitionPenalty: 1.1}, &seed)
-	require.NoError(t, err)
 	logits := make([]float32, 1000)
 	for i := range logits {
 		logits[i] = float32(math.Cos(float64(i)))
 	}
-	sm.Sample(logits)
-	allocs := testing.AllocsPerRun(50, func() { sm.Sample(logits) })
-	assert.Zero(t, allocs)
+	for _, topP := range []float64{0.9, 1} {
+		seed := uint64(1)
+		sm, err := New(Settings{Temperature: 1, TopK: 40, TopP: topP, RepetitionPenalty: 1.1}, &seed)
+		require.NoError(t, err)
+		sm.Sample(logits)
+		allocs := testing.AllocsPerRun(50, func() { sm.Sample(logits) })
+		assert.Zero(t, allocs, "top_p %v", topP)
+	}
 }
 
 // drawAll is Draw as it was before it skipped -Inf entries: an exponential
