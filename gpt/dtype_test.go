@@ -39,24 +39,15 @@ func TestFP16WeightsMatchPyTorchWithinTolerance(t *testing.T) {
 			b, err := gpt.NewCPU(ld.Model)
 			require.NoError(t, err)
 			defer b.Close()
-			got, err := b.Prefill(ref.PromptIDs)
-			require.NoError(t, err)
-			worst := relDiff(ref.PromptLogitsLast, got)
-			// Decode along PyTorch's greedy path, comparing every recorded step.
-			want := map[int][]float32{}
-			last := 0
-			for _, s := range ref.Greedy.KV.Steps {
-				want[s.Step], last = s.Logits, max(last, s.Step)
-			}
-			logits, err := b.Prefill(ref.PromptIDs)
-			require.NoError(t, err)
-			for s := 0; s <= last; s++ {
-				if w, ok := want[s]; ok {
-					worst = math.Max(worst, relDiff(w, logits))
+			worst := 0.0
+			decodeAlong(t, b, ref.PromptIDs, ref.Greedy.KV, func(s int, logits, want []float32) {
+				if s == 0 {
+					worst = math.Max(worst, relDiff(ref.PromptLogitsLast, logits))
 				}
-				logits, err = b.Decode(ref.Greedy.KV.IDs[s])
-				require.NoError(t, err)
-			}
+				if want != nil {
+					worst = math.Max(worst, relDiff(want, logits))
+				}
+			})
 			t.Logf("%s: fp16 weights: max |dlogit| / max |logit| = %.3g", name, worst)
 			assert.LessOrEqual(t, worst, FP16Tolerance)
 		})
@@ -102,26 +93,22 @@ func TestInt8WeightsMatchPyTorchWithinTolerance(t *testing.T) {
 			b, err := gpt.NewCPU(ld.Model)
 			require.NoError(t, err)
 			defer b.Close()
-			got, err := b.Prefill(ref.PromptIDs)
-			require.NoError(t, err)
-			worst := relDiff(ref.PromptLogitsLast, got)
+			worst := 0.0
 			steps, agree := 0, 0
 			for _, c := range []struct {
 				prompt []int
 				path   gpttest.Path
-			}{{ref.PromptIDs, ref.Greedy.KV}, {ref.LongPrompt.KeptIDs, ref.LongPrompt.Greedy.KV}} {
-				want := map[int][]float32{}
-				for _, s := range c.path.Steps {
-					want[s.Step] = s.Logits
-				}
-				logits, err := b.Prefill(c.prompt)
-				require.NoError(t, err)
-				for s, id := range c.path.IDs {
-					if w, ok := want[s]; ok {
-						worst = math.Max(worst, relDiff(w, logits))
+				first  []float32 // PyTorch's logits of the whole prompt
+			}{{ref.PromptIDs, ref.Greedy.KV, ref.PromptLogitsLast}, {ref.LongPrompt.KeptIDs, ref.LongPrompt.Greedy.KV, nil}} {
+				decodeAlong(t, b, c.prompt, c.path, func(s int, logits, want []float32) {
+					if s == 0 && c.first != nil {
+						worst = math.Max(worst, relDiff(c.first, logits))
+					}
+					if want != nil {
+						worst = math.Max(worst, relDiff(want, logits))
 					}
 					steps++
-					if top := argmax(logits); top == id {
+					if top, id := argmax(logits), c.path.IDs[s]; top == id {
 						agree++
 					} else {
 						// PyTorch's max |logit| is at most ours / (1 - tolerance).
@@ -129,15 +116,32 @@ func TestInt8WeightsMatchPyTorchWithinTolerance(t *testing.T) {
 						assert.LessOrEqual(t, c.path.Margins[s], 2*Int8Tolerance*scale,
 							"step %d: top token %d, PyTorch's %d by a margin of %.3g", s, top, id, c.path.Margins[s])
 					}
-					logits, err = b.Decode(id)
-					require.NoError(t, err)
-				}
+				})
 			}
 			rate := float64(agree) / float64(steps)
 			t.Logf("%s: int8 weights: max |dlogit| / max |logit| = %.3g; top token PyTorch's at %d of %d steps", name, worst, agree, steps)
 			assert.LessOrEqual(t, worst, Int8Tolerance)
 			assert.GreaterOrEqual(t, rate, Int8GreedyAgreement)
 		})
+	}
+}
+
+// decodeAlong prefills prompt on b and then decodes along path's ids,
+// calling visit at every step s with the logits that predict path.IDs[s]
+// and PyTorch's logits recorded for that step (nil where none were); at
+// s = 0 those are the prompt's.
+func decodeAlong(t *testing.T, b gpt.Backend, prompt []int, path gpttest.Path, visit func(s int, logits, want []float32)) {
+	t.Helper()
+	want := map[int][]float32{}
+	for _, st := range path.Steps {
+		want[st.Step] = st.Logits
+	}
+	logits, err := b.Prefill(prompt)
+	require.NoError(t, err)
+	for s, id := range path.IDs {
+		visit(s, logits, want[s])
+		logits, err = b.Decode(id)
+		require.NoError(t, err)
 	}
 }
 
