@@ -129,8 +129,10 @@ func (sm *Sampler) Sample(logits []float32) int {
 	return id
 }
 
-// heapTopKMax is the largest top_k that sampleTopK serves; beyond it the
-// selection in Filter is the cheaper.
+// heapTopKMax is the largest top_k that sampleTopK serves. Over 50257
+// logits (normal, as BenchmarkSample's) its pass took 0.11 ms at k = 40
+// and 0.49 ms at 1024, where Filter took 0.53-0.57 ms, Draw not counted;
+// at 4096 it took 1.4 ms against Filter's 0.54.
 const heapTopKMax = 1024
 
 // sampleTopK is Filter then Draw for the common settings, top_k on and
