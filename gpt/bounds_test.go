@@ -62,6 +62,36 @@ func TestLongContextRoPEStillLoads(t *testing.T) {
 	require.NoError(t, err)
 }
 
+// A CPU backend holds three attention-score rows of block_size per worker,
+// which the weights do not bound: on many cores, the long-context RoPE
+// model above would have them outgrow everything else. NewCPU refuses,
+// naming block_size and GOMAXPROCS, before allocating; on two cores the
+// same model builds.
+func TestWorkerBuffersBounded(t *testing.T) {
+	path := filepath.Join(gpttest.Dir("rope_nobias"), "ckpt.pt")
+	ck, err := weights.LoadCheckpoint(path)
+	require.NoError(t, err)
+	cfg, err := gpt.ConfigFromMap(ck.ModelConfig, "model_config")
+	require.NoError(t, err)
+	cfg.BlockSize = 32768
+	m, _, err := gpt.FromTensors(cfg, ck.StateDict, "ckpt.pt")
+	require.NoError(t, err)
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1024))
+	var ms0, ms1 runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&ms0)
+	_, err = gpt.NewCPU(m)
+	runtime.ReadMemStats(&ms1)
+	require.Error(t, err)
+	t.Log(err)
+	assert.ErrorContains(t, err, "block_size 32768 with 1024 workers (GOMAXPROCS)")
+	assert.Less(t, ms1.TotalAlloc-ms0.TotalAlloc, uint64(1<<20), "NewCPU allocated before refusing")
+	runtime.GOMAXPROCS(2)
+	b, err := gpt.NewCPU(m)
+	require.NoError(t, err)
+	require.NoError(t, b.Close())
+}
+
 // A vocab_size out of proportion to the file fails on the embedding's
 // shape, before anything is sized by it.
 func TestVocabSizeOutOfProportion(t *testing.T) {

@@ -78,12 +78,16 @@ func (b *CPU) decodeFrom() int {
 // NewCPU builds the CPU backend for m.
 func NewCPU(m *Model) (*CPU, error) {
 	c := m.Config
+	workers := runtime.GOMAXPROCS(0)
+	if err := checkWorkerBuffers(c, workers); err != nil {
+		return nil, fmt.Errorf("gpt: cpu backend: %w", err)
+	}
 	st, err := kvcache.NewStore(c.NLayer, c.BlockSize, c.NEmbd)
 	if err != nil {
 		return nil, fmt.Errorf("gpt: cpu backend: %w", err)
 	}
 	T, C := c.BlockSize, c.NEmbd
-	pool := cpukern.NewPool(runtime.GOMAXPROCS(0), cpukern.DefaultSpin)
+	pool := cpukern.NewPool(workers, cpukern.DefaultSpin)
 	b := &CPU{
 		m: m, cache: st,
 		scale:  float32(1 / math.Sqrt(float64(c.HeadSize()))),

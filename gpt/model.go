@@ -306,3 +306,18 @@ func checkBlockBuffers(c Config) error {
 	}
 	return nil
 }
+
+// checkWorkerBuffers is checkBlockBuffers for a CPU backend of the given
+// number of workers, which also holds three score rows of block_size per
+// worker: on a machine with many cores those rows, which the weights do
+// not bound, can outgrow everything else.
+func checkWorkerBuffers(c Config, workers int) error {
+	scores := int64(workers) * 3 * int64(pad8(c.BlockSize))
+	floats := c.blockBufferFloats() + scores
+	limit := max(16*c.NumParams(), maxBlockFloats)
+	if floats > limit {
+		return fmt.Errorf("block_size %d with %d workers (GOMAXPROCS) would need %d MiB of activation, KV-cache and attention-score buffers, out of proportion to the %d weights (at most 16 times the weights or 256 MiB); run with a smaller GOMAXPROCS",
+			c.BlockSize, workers, floats*4>>20, c.NumParams())
+	}
+	return nil
+}
