@@ -59,6 +59,7 @@ type Sampler struct {
 	work   []float32 // the filtered logits
 	sel    []float32 // scratch for the top-k selection
 	order  []int32   // scratch for the top-p sort
+	nuc    []int32   // scratch for sampleTopK's top-p sort
 	seen   []bool    // tokens generated so far in this call
 	seenID []int32   // the ids set in seen, to clear it cheaply
 }
@@ -111,6 +112,7 @@ func (sm *Sampler) size(n int) {
 	sm.work = make([]float32, n)
 	sm.sel = make([]float32, n)
 	sm.order = make([]int32, n)
+	sm.nuc = make([]int32, n)
 	sm.seen = make([]bool, n)
 	sm.seenID = make([]int32, 0, n)
 }
@@ -135,10 +137,10 @@ func (sm *Sampler) Sample(logits []float32) int {
 // at 4096 it took 1.4 ms against Filter's 0.54.
 const heapTopKMax = 1024
 
-// sampleTopK is Filter then Draw for the common settings, top_k on and
-// top_p off, with one pass over the logits instead of six (topKSurvivors),
-// then the draw over the survivors in index order, with the same float
-// operations in the same order as Draw over Filter's output, so that the
+// sampleTopK is Filter then Draw for the common settings, top_k on, with
+// one pass over the logits instead of six (topKSurvivors), then top-p (if
+// on) and the draw over the top-k survivors only, in index order, with the
+// same float operations in the same order as Filter and Draw, so that the
 // token is the same for the same random number
 // (TestSampleTopKMatchesFilterThenDraw). It returns false, having drawn no
 // random number, where topKSurvivors does not apply.
@@ -147,9 +149,18 @@ func (sm *Sampler) sampleTopK(logits []float32) (int, bool) {
 	if !ok {
 		return 0, false
 	}
-	// Draw skips the -Inf entries that Filter leaves outside the
-	// survivors; the maximum is finite, so the sums are Draw's.
 	w := sm.work
+	if sm.s.TopP != 1 {
+		// topP over the survivors, which are Filter's entries other than
+		// -Inf after top-k, in the same order: the same sort, the same
+		// drops. The most likely token stays, so maxv does too.
+		nuc := sm.nuc[:len(surv)]
+		copy(nuc, surv)
+		nucleus(w, nuc, sm.s.TopP)
+	}
+	// Draw skips the -Inf entries that Filter leaves outside the
+	// survivors; the maximum is finite, so the sums are Draw's. (Those
+	// that nucleus set to -Inf add exactly 0 here, as Draw skips them.)
 	var z float64
 	for _, i := range surv {
 		z += math.Exp(float64(w[i]) - maxv)
@@ -171,8 +182,8 @@ func (sm *Sampler) sampleTopK(logits []float32) (int, bool) {
 	return last, true
 }
 
-// topKSurvivors finds, in index order, the ids that Filter keeps when
-// top_k is on and top_p off, with their filtered values in sm.work, and
+// topKSurvivors finds, in index order, the ids that Filter's top-k keeps
+// (before top-p), with their filtered values in sm.work, and
 // the largest of those values. A min-heap holds the k largest values read
 // so far, so that its root ends as Filter's threshold; every entry at
 // least the root when it was read is a candidate, and since the root only
@@ -181,7 +192,7 @@ func (sm *Sampler) sampleTopK(logits []float32) (int, bool) {
 // or a threshold or maximum that is infinite: Filter and Draw then run.
 func (sm *Sampler) topKSurvivors(logits []float32) (surv []int32, maxv float64, ok bool) {
 	s := sm.s
-	if s.TopK <= 0 || s.TopK > heapTopKMax || s.TopP != 1 || len(logits) == 0 {
+	if s.TopK <= 0 || s.TopK > heapTopKMax || len(logits) == 0 {
 		return nil, 0, false
 	}
 	k := min(s.TopK, len(logits))
@@ -304,9 +315,14 @@ func topP(x []float32, p float64, order []int32) {
 			n++
 		}
 	}
-	ord := order[:n]
+	nucleus(x, order[:n], p)
+}
+
+// nucleus is topP over the ids in ord, which are x's entries that are not
+// -Inf, in index order; it reorders ord.
+func nucleus(x []float32, ord []int32, p float64) {
 	slices.SortFunc(ord, func(a, b int32) int { return cmp.Compare(x[b], x[a]) })
-	if n == 0 {
+	if len(ord) == 0 {
 		return
 	}
 	maxv := float64(x[ord[0]])

@@ -246,7 +246,7 @@ func BenchmarkSample(b *testing.B) {
 // TestSampleTopKMatchesFilterThenDraw checks that Sample's one-pass top-k
 // draws, token for token, what Filter then Draw draw with the same random
 // numbers: over temperatures, top_k values (1 to beyond the vocabulary),
-// repetition penalties, logits with many ties, and logits holding NaN or
+// repetition penalties, top_p on and off, logits with many ties, and logits holding NaN or
 // infinities (where sampleTopK must decline and Sample falls back).
 func TestSampleTopKMatchesFilterThenDraw(t *testing.T) {
 	r := rand.New(rand.NewPCG(51, 52))
@@ -288,12 +288,13 @@ func TestSampleTopKMatchesFilterThenDraw(t *testing.T) {
 			return x
 		},
 	}
-	took := 0
+	took := map[bool]int{} // cases the one-pass top-k served, by top_p on
 	for name, logits := range gen {
 		for _, temp := range []float64{0, 0.3, 0.9, 1, 2.5} {
 			for _, k := range []int{1, 2, 40, n - 1, n, n + 5} {
-				for _, pen := range []float64{1, 1.3} {
-					s := Settings{Temperature: temp, TopK: k, TopP: 1, RepetitionPenalty: pen}
+				for _, c := range []struct{ pen, topP float64 }{{1, 1}, {1.3, 1}, {1, 0.5}, {1.3, 0.9}} {
+					pen := c.pen
+					s := Settings{Temperature: temp, TopK: k, TopP: c.topP, RepetitionPenalty: pen}
 					seed := uint64(k*1000 + int(temp*10))
 					fast, err := New(s, &seed)
 					require.NoError(t, err)
@@ -306,8 +307,11 @@ func TestSampleTopKMatchesFilterThenDraw(t *testing.T) {
 						want := Draw(ref.work, ref.rng.Float64())
 						ref.Observe(want)
 						fast.size(n)
-						if surv, _, ok := fast.topKSurvivors(x); ok {
-							took++
+						surv, _, ok := fast.topKSurvivors(x)
+						if ok {
+							took[c.topP != 1]++
+						}
+						if ok && c.topP == 1 {
 							// The survivors are Filter's finite entries, bit for bit.
 							var kept []int32
 							for i, v := range ref.work {
@@ -319,11 +323,12 @@ func TestSampleTopKMatchesFilterThenDraw(t *testing.T) {
 							require.Equal(t, kept, surv, "%s: temperature %v, top_k %d, penalty %v, step %d", name, temp, k, pen, step)
 						}
 						got := fast.Sample(x)
-						require.Equal(t, want, got, "%s: temperature %v, top_k %d, penalty %v, step %d", name, temp, k, pen, step)
+						require.Equal(t, want, got, "%s: temperature %v, top_k %d, penalty %v, top_p %v, step %d", name, temp, k, pen, c.topP, step)
 					}
 				}
 			}
 		}
 	}
-	assert.Greater(t, took, 1000, "the one-pass top-k served too few of the cases")
+	assert.Greater(t, took[false], 1000, "the one-pass top-k served too few of the cases with top_p off")
+	assert.Greater(t, took[true], 1000, "the one-pass top-k served too few of the cases with top_p on")
 }
