@@ -75,3 +75,30 @@ func widenQ8(dst *float32, q *int8, d *float32, nb int) {
 func scaleMaxF32(x *float32, n int, scale float32) float32 {
 	panic("cpukern: no assembly kernels in this build")
 }
+func gemmAccF32_1x16(out *float32, p *float32, x *float32, kc, xstride, outstride int) {
+	panic("cpukern: no assembly kernels in this build")
+}
+func gemmAccF32_2x16(out *float32, p *float32, x *float32, kc, xstride, outstride int) {
+	panic("cpukern: no assembly kernels in this build")
+}
+func gemmAccF32_3x16(out *float32, p *float32, x *float32, kc, xstride, outstride int) {
+	panic("cpukern: no assembly kernels in this build")
+}
+func gemmAccF32_4x16(out *float32, p *float32, x *float32, kc, xstride, outstride int) {
+	panic("cpukern: no assembly kernels in this build")
+}
+func gemmAccF32_5x16(out *float32, p *float32, x *float32, kc, xstride, outstride int) {
+	panic("cpukern: no assembly kernels in this build")
+}
+func gemmAccF32_6x16(out *float32, p *float32, x *float32, kc, xstride, outstride int) {
+	panic("cpukern: no assembly kernels in this build")
+}
+func packF32T8(dst *float32, w *float32, wstride, kc int) {
+	panic("cpukern: no assembly kernels in this build")
+}
+func packF16T8(dst *float32, w *uint16, wstride, kc int) {
+	panic("cpukern: no assembly kernels in this build")
+}
+func packQ8T8(dst *float32, w *int8, d *float32, wstride, kc int) {
+	panic("cpukern: no assembly kernels in this build")
+}

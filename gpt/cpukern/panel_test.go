@@ -19,6 +19,7 @@ func TestMatMulPanelsMatchesFloat64(t *testing.T) {
 		for _, s := range []struct{ t, in, nOut, o0, o1 int }{
 			{4, 64, PanelRows, 0, PanelRows}, {5, 96, 70, 3, 3 + PanelRows}, {7, 288, 9, 1, 8}, {3, 768, 40, 8, 40},
 			{13, 3072, 20, 0, 17}, {1, 32, 4, 0, 4}, {2, 800, PanelRows + 5, 5, PanelRows + 5},
+			{20, 256, 64, 16, 64}, {23, 1536, 50, 2, 50}, {14, 96, 40, 3, 40}, // strips of 16 and x rows beyond 6
 			{5, 12, 9, 0, 9}, {4, 60, 7, 2, 7}, {3, 774, 5, 0, 5}, // in not a multiple of 8: Go
 		} {
 			w, start, x := randVec(r, s.nOut*s.in), randVec(r, s.t*s.nOut), randVec(r, s.t*s.in)
@@ -105,6 +106,43 @@ func TestWidenAsmMatchesGo(t *testing.T) {
 	for i := range want {
 		if math.Float32bits(want[i]) != math.Float32bits(got[i]) {
 			t.Fatalf("widenQ8 value %d = %v, want %v", i, got[i], want[i])
+		}
+	}
+}
+
+// TestStripsMatchWiden checks that widenStrips stores, bit for bit, what
+// widen stores, transposed into strips: every half value (subnormals,
+// infinities and NaNs included) and int8 blocks with their scales, over
+// two strips and a kc that is not the whole row.
+func TestStripsMatchWiden(t *testing.T) {
+	if !hasAsm {
+		t.Skip("no assembly kernels in this build or on this CPU")
+	}
+	r := rand.New(rand.NewPCG(27, 28))
+	const in, rows, k0, kc = 2048, 2 * StripRows, 64, 1024 + 512
+	h := make([]uint16, in*(rows+1))
+	for i := range h {
+		h[i] = uint16(i) // every half value
+	}
+	q := NewQ8(len(h))
+	QuantizeQ8(q, randVec(r, q.Len()))
+	q.Q[in+k0], q.Q[in+k0+1] = -127, 127
+	for _, c := range []struct {
+		kind string
+		w    Weights
+	}{{"fp32", Weights{F32: randVec(r, len(h))}}, {"fp16", Weights{F16: h}}, {"int8", Weights{Q8: q}}} {
+		w := c.w
+		want, got := make([]float32, rows*kc), make([]float32, rows*kc)
+		w.widen(want, in, 1, 1+rows, k0, kc)
+		w.widenStrips(got, in, 1, rows/StripRows, k0, kc)
+		for o := range rows {
+			for k := range kc {
+				s := o / StripRows
+				g := got[s*StripRows*kc+k*StripRows+o%StripRows]
+				if math.Float32bits(g) != math.Float32bits(want[o*kc+k]) {
+					t.Fatalf("%s: row %d column %d: strip has %v, widen %v", c.kind, o, k, g, want[o*kc+k])
+				}
+			}
 		}
 	}
 }

@@ -59,6 +59,51 @@ func dotsAccF32_1x3(out *float32, w *float32, x *float32, rows int, in int, wstr
 //go:noescape
 func dotsSeqF32(out *float32, w *float32, x *float32, rows int, in int, wstride int)
 
+// gemmAccF32_1x16 adds 1 row(s) of x times a k-major strip of 16 weight rows to out (see gemm in the generator).
+//
+//go:noescape
+func gemmAccF32_1x16(out *float32, p *float32, x *float32, kc int, xstride int, outstride int)
+
+// gemmAccF32_2x16 adds 2 row(s) of x times a k-major strip of 16 weight rows to out (see gemm in the generator).
+//
+//go:noescape
+func gemmAccF32_2x16(out *float32, p *float32, x *float32, kc int, xstride int, outstride int)
+
+// gemmAccF32_3x16 adds 3 row(s) of x times a k-major strip of 16 weight rows to out (see gemm in the generator).
+//
+//go:noescape
+func gemmAccF32_3x16(out *float32, p *float32, x *float32, kc int, xstride int, outstride int)
+
+// gemmAccF32_4x16 adds 4 row(s) of x times a k-major strip of 16 weight rows to out (see gemm in the generator).
+//
+//go:noescape
+func gemmAccF32_4x16(out *float32, p *float32, x *float32, kc int, xstride int, outstride int)
+
+// gemmAccF32_5x16 adds 5 row(s) of x times a k-major strip of 16 weight rows to out (see gemm in the generator).
+//
+//go:noescape
+func gemmAccF32_5x16(out *float32, p *float32, x *float32, kc int, xstride int, outstride int)
+
+// gemmAccF32_6x16 adds 6 row(s) of x times a k-major strip of 16 weight rows to out (see gemm in the generator).
+//
+//go:noescape
+func gemmAccF32_6x16(out *float32, p *float32, x *float32, kc int, xstride int, outstride int)
+
+// packF32T8 widens eight float32 weight rows to float32, transposed into half of a k-major strip of 16 (see packT8 in the generator).
+//
+//go:noescape
+func packF32T8(dst *float32, w *float32, wstride int, kc int)
+
+// packF16T8 widens eight uint16 weight rows to float32, transposed into half of a k-major strip of 16 (see packT8 in the generator).
+//
+//go:noescape
+func packF16T8(dst *float32, w *uint16, wstride int, kc int)
+
+// packQ8T8 widens eight int8 weight rows to float32, transposed into half of a k-major strip of 16 (see packT8 in the generator).
+//
+//go:noescape
+func packQ8T8(dst *float32, w *int8, d *float32, wstride int, kc int)
+
 // dotsSeqF16 sets out[r] = dot(w[r*wstride:][:in], x[:in]) for r < rows, one row at a time with 4 accumulators (in a multiple of 8).
 //
 //go:noescape

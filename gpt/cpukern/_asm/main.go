@@ -33,6 +33,12 @@ func main() {
 		}
 	}
 	seqDots(false, 4)
+	for mr := 1; mr <= 6; mr++ {
+		gemm(mr)
+	}
+	for _, kind := range []string{"F32", "F16", "Q8"} {
+		packT8(kind)
+	}
 	seqDots(true, 4)
 	q8Dots(1)
 	q8Dots(4)
@@ -883,6 +889,221 @@ func geluVec() {
 	ADDQ(Imm(32), x)
 	SUBQ(Imm(8), n)
 	JMP(LabelRef(name + "_loop"))
+	Label(name + "_done")
+	VZEROUPPER()
+	RET()
+}
+
+// gemm emits gemmAccF32_<mr>x16: mr (1 to 6) rows of x against a strip
+// of 16 weight rows packed k-major (p[k*16+j] is row j's column k; see
+// packT8), adding to out:
+//
+//	for r < mr, j < 16: out[r*outstride+j] += sum_{k<kc} x[r*xstride+k] * p[k*16+j]
+//
+// Each step loads two vectors of the strip, broadcasts one value of each
+// row of x and runs 2*mr FMAs into as many accumulators: the register
+// tile of the classic GEMM micro-kernel (as in BLIS or OpenBLAS), whose
+// outputs are whole vectors, so no horizontal sums.
+func gemm(mr int) {
+	name := fmt.Sprintf("gemmAccF32_%dx16", mr)
+	TEXT(name, NOSPLIT, "func(out *float32, p *float32, x *float32, kc, xstride, outstride int)")
+	Pragma("noescape")
+	Doc(fmt.Sprintf("%s adds %d row(s) of x times a k-major strip of 16 weight rows to out (see gemm in the generator).", name, mr))
+	out := Load(Param("out"), GP64())
+	p := Load(Param("p"), GP64())
+	x0 := Load(Param("x"), GP64())
+	kc := Load(Param("kc"), GP64())
+	xs := Load(Param("xstride"), GP64())
+	SHLQ(U8(2), xs)
+	x3 := GP64()
+	LEAQ(Mem{Base: x0, Index: xs, Scale: 2}, x3)
+	ADDQ(xs, x3)
+	xm := func(r, disp int) Mem { // row r of x, disp bytes on
+		base := x0
+		if r >= 3 {
+			base, r = x3, r-3
+		}
+		m := Mem{Base: base, Disp: disp}
+		if r > 0 {
+			m.Index, m.Scale = xs, uint8(r)
+		}
+		return m
+	}
+	acc := make([][2]reg.VecVirtual, mr)
+	for r := range acc {
+		for h := range 2 {
+			acc[r][h] = YMM()
+			VXORPS(acc[r][h], acc[r][h], acc[r][h])
+		}
+	}
+	step := func(u int) {
+		b0, b1 := YMM(), YMM()
+		VMOVUPS(Mem{Base: p, Disp: 64 * u}, b0)
+		VMOVUPS(Mem{Base: p, Disp: 64*u + 32}, b1)
+		for r := range mr {
+			xb := YMM()
+			VBROADCASTSS(xm(r, 4*u), xb)
+			VFMADD231PS(b0, xb, acc[r][0])
+			VFMADD231PS(b1, xb, acc[r][1])
+		}
+	}
+	advance := func(n int) {
+		ADDQ(U32(uint32(64*n)), p)
+		ADDQ(Imm(uint64(4*n)), x0)
+		ADDQ(Imm(uint64(4*n)), x3)
+		SUBQ(Imm(uint64(n)), kc)
+	}
+	Label(name + "_k4")
+	CMPQ(kc, Imm(4))
+	JL(LabelRef(name + "_k1"))
+	for u := range 4 {
+		step(u)
+	}
+	advance(4)
+	JMP(LabelRef(name + "_k4"))
+	Label(name + "_k1")
+	CMPQ(kc, Imm(0))
+	JE(LabelRef(name + "_store"))
+	step(0)
+	advance(1)
+	JMP(LabelRef(name + "_k1"))
+	Label(name + "_store")
+	ostride := Load(Param("outstride"), GP64())
+	SHLQ(U8(2), ostride)
+	for r := range mr {
+		for h := range 2 {
+			m := Mem{Base: out, Disp: 32 * h}
+			t := YMM()
+			VADDPS(m, acc[r][h], t)
+			VMOVUPS(t, m)
+		}
+		if r < mr-1 {
+			ADDQ(ostride, out)
+		}
+	}
+	VZEROUPPER()
+	RET()
+}
+
+// packT8 emits pack<kind>T8: eight weight rows (row stride wstride
+// elements), kc columns (a multiple of 8; of 32 for Q8), widened to
+// float32 and transposed into half of a strip of 16 (see gemm):
+//
+//	for k < kc, j < 8: dst[k*16+j] = float32(w[j*wstride+k])
+//
+// F32 copies, F16 converts with VCVTPH2PS, Q8 (bytes with one float32
+// scale per block of 32, d[j*wstride/32+k/32]) multiplies by the scale;
+// each takes 8 columns of the 8 rows at a time and transposes them in
+// registers.
+func packT8(kind string) {
+	name := "pack" + kind + "T8"
+	wt, es := map[string]string{"F32": "float32", "F16": "uint16", "Q8": "int8"}[kind], map[string]int{"F32": 4, "F16": 2, "Q8": 1}[kind]
+	sig := fmt.Sprintf("func(dst *float32, w *%s, wstride, kc int)", wt)
+	if kind == "Q8" {
+		sig = "func(dst *float32, w *int8, d *float32, wstride, kc int)"
+	}
+	TEXT(name, NOSPLIT, sig)
+	Pragma("noescape")
+	Doc(fmt.Sprintf("%s widens eight %s weight rows to float32, transposed into half of a k-major strip of 16 (see packT8 in the generator).", name, wt))
+	dst := Load(Param("dst"), GP64())
+	w0 := Load(Param("w"), GP64())
+	ws := Load(Param("wstride"), GP64())
+	kc := Load(Param("kc"), GP64())
+	if es > 1 {
+		SHLQ(U8(map[int]uint8{2: 1, 4: 2}[es]), ws)
+	}
+	// Rows 0-2 from w0, 3-5 from w3, 6-7 from w6, indexed by ws.
+	bases := func(b0, stride reg.Register) (reg.Register, reg.Register) {
+		b3, b6 := GP64(), GP64()
+		LEAQ(Mem{Base: b0, Index: stride, Scale: 2}, b3)
+		ADDQ(stride, b3)
+		LEAQ(Mem{Base: b3, Index: stride, Scale: 2}, b6)
+		ADDQ(stride, b6)
+		return b3, b6
+	}
+	rowMem := func(j int, b0, b3, b6, stride reg.Register) Mem {
+		base := []reg.Register{b0, b3, b6}[j/3]
+		m := Mem{Base: base}
+		if j%3 > 0 {
+			m.Index, m.Scale = stride, uint8(j%3)
+		}
+		return m
+	}
+	w3, w6 := bases(w0, ws)
+	var d0, d3, d6, ds reg.Register
+	if kind == "Q8" {
+		d0 = Load(Param("d"), GP64())
+		ds = GP64() // bytes of scales per row: wstride/32*4
+		MOVQ(ws, ds)
+		SHRQ(U8(3), ds)
+		d3, d6 = bases(d0, ds)
+	}
+	// one step: columns k..k+7 of the eight rows, transposed to dst.
+	step := func(sub int) {
+		r := make([]reg.VecVirtual, 8)
+		for j := range r {
+			r[j] = YMM()
+			m := rowMem(j, w0, w3, w6, ws)
+			m.Disp = 8 * es * sub
+			switch kind {
+			case "F32":
+				VMOVUPS(m, r[j])
+			case "F16":
+				VCVTPH2PS(m, r[j])
+			case "Q8":
+				VPMOVSXBD(m, r[j])
+				VCVTDQ2PS(r[j], r[j])
+				sc := YMM()
+				VBROADCASTSS(rowMem(j, d0, d3, d6, ds), sc)
+				VMULPS(sc, r[j], r[j])
+			}
+		}
+		t := make([]reg.VecVirtual, 8)
+		for j := 0; j < 8; j += 2 {
+			t[j], t[j+1] = YMM(), YMM()
+			VUNPCKLPS(r[j+1], r[j], t[j])
+			VUNPCKHPS(r[j+1], r[j], t[j+1])
+		}
+		u := make([]reg.VecVirtual, 8)
+		for q := 0; q < 8; q += 4 { // t0,t2 -> u0,u1; t1,t3 -> u2,u3
+			for i, pr := range [][2]int{{0, 2}, {0, 2}, {1, 3}, {1, 3}} {
+				u[q+i] = YMM()
+				imm := uint8(0x44)
+				if i%2 == 1 {
+					imm = 0xEE
+				}
+				VSHUFPS(U8(imm), t[q+pr[1]], t[q+pr[0]], u[q+i])
+			}
+		}
+		for i := range 4 {
+			lo, hi := YMM(), YMM()
+			VPERM2F128(U8(0x20), u[4+i], u[i], lo)
+			VPERM2F128(U8(0x31), u[4+i], u[i], hi)
+			VMOVUPS(lo, Mem{Base: dst, Disp: 64*i + 512*sub})
+			VMOVUPS(hi, Mem{Base: dst, Disp: 64*(i+4) + 512*sub})
+		}
+	}
+	n := 1 // columns steps of 8 per loop iteration
+	if kind == "Q8" {
+		n = 4 // a block of 32 shares its scale
+	}
+	Label(name + "_k")
+	CMPQ(kc, Imm(0))
+	JLE(LabelRef(name + "_done"))
+	for sub := range n {
+		step(sub)
+	}
+	ADDQ(U32(uint32(512*n)), dst)
+	for _, b := range []reg.Register{w0, w3, w6} {
+		ADDQ(Imm(uint64(8*es*n)), b)
+	}
+	if kind == "Q8" {
+		for _, b := range []reg.Register{d0, d3, d6} {
+			ADDQ(Imm(4), b)
+		}
+	}
+	SUBQ(Imm(uint64(8*n)), kc)
+	JMP(LabelRef(name + "_k"))
 	Label(name + "_done")
 	VZEROUPPER()
 	RET()
