@@ -51,6 +51,12 @@ func TestBlockSizeOutOfProportion(t *testing.T) {
 // A RoPE model with a long but reasonable context still loads: the
 // buffers may take 256 MiB whatever the weights.
 func TestLongContextRoPEStillLoads(t *testing.T) {
+	longContextRoPE(t)
+}
+
+// longContextRoPE loads the rope_nobias fixture with block_size 32768.
+func longContextRoPE(t *testing.T) *gpt.Model {
+	t.Helper()
 	path := filepath.Join(gpttest.Dir("rope_nobias"), "ckpt.pt")
 	ck, err := weights.LoadCheckpoint(path)
 	require.NoError(t, err)
@@ -58,8 +64,9 @@ func TestLongContextRoPEStillLoads(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, cfg.UseRoPE)
 	cfg.BlockSize = 32768
-	_, _, err = gpt.FromTensors(cfg, ck.StateDict, "ckpt.pt")
+	m, _, err := gpt.FromTensors(cfg, ck.StateDict, "ckpt.pt")
 	require.NoError(t, err)
+	return m
 }
 
 // A CPU backend holds three attention-score rows of block_size per worker,
@@ -68,19 +75,12 @@ func TestLongContextRoPEStillLoads(t *testing.T) {
 // naming block_size and GOMAXPROCS, before allocating; on two cores the
 // same model builds.
 func TestWorkerBuffersBounded(t *testing.T) {
-	path := filepath.Join(gpttest.Dir("rope_nobias"), "ckpt.pt")
-	ck, err := weights.LoadCheckpoint(path)
-	require.NoError(t, err)
-	cfg, err := gpt.ConfigFromMap(ck.ModelConfig, "model_config")
-	require.NoError(t, err)
-	cfg.BlockSize = 32768
-	m, _, err := gpt.FromTensors(cfg, ck.StateDict, "ckpt.pt")
-	require.NoError(t, err)
+	m := longContextRoPE(t)
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1024))
 	var ms0, ms1 runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&ms0)
-	_, err = gpt.NewCPU(m)
+	_, err := gpt.NewCPU(m)
 	runtime.ReadMemStats(&ms1)
 	require.Error(t, err)
 	t.Log(err)
