@@ -59,7 +59,7 @@ type Sampler struct {
 	work   []float32 // the filtered logits
 	sel    []float32 // scratch for the top-k selection
 	order  []int32   // scratch for the top-p sort
-	nuc    []int32   // scratch for sampleTopK's top-p sort
+	nuc    []int32   // scratch for sampleTopK's top-p sort (order holds its ids)
 	seen   []bool    // tokens generated so far in this call
 	seenID []int32   // the ids set in seen, to clear it cheaply
 }
@@ -137,63 +137,40 @@ func (sm *Sampler) Sample(logits []float32) int {
 // at 4096 it took 1.4 ms against Filter's 0.54.
 const heapTopKMax = 1024
 
-// sampleTopK is Filter then Draw for the common settings, top_k on, with
-// one pass over the logits instead of six (topKSurvivors), then top-p (if
-// on) and the draw over the top-k survivors only, in index order, with the
-// same float operations in the same order as Filter and Draw, so that the
-// token is the same for the same random number
+// sampleTopK is Filter then Draw for the common settings, top_k on: one
+// pass over the logits finds the entries top-k keeps (topKSurvivors), and
+// topP and Draw then run on those values alone, gathered in index order.
+// Filter and Draw over the whole vocabulary see the same values in the
+// same order (the rest at -Inf, which they skip or drop), so the token is
+// the same for the same random number
 // (TestSampleTopKMatchesFilterThenDraw). It returns false, having drawn no
 // random number, where topKSurvivors does not apply.
 func (sm *Sampler) sampleTopK(logits []float32) (int, bool) {
-	surv, maxv, ok := sm.topKSurvivors(logits)
+	surv, ok := sm.topKSurvivors(logits)
 	if !ok {
 		return 0, false
 	}
-	w := sm.work
+	vals := sm.sel[:len(surv)]
+	for j, i := range surv {
+		vals[j] = sm.work[i]
+	}
 	if sm.s.TopP != 1 {
-		// topP over the survivors, which are Filter's entries other than
-		// -Inf after top-k, in the same order: the same sort, the same
-		// drops. The most likely token stays, so maxv does too.
-		nuc := sm.nuc[:len(surv)]
-		copy(nuc, surv)
-		nucleus(w, nuc, sm.s.TopP)
+		topP(vals, sm.s.TopP, sm.nuc)
 	}
-	// Draw skips the -Inf entries that Filter leaves outside the
-	// survivors; the maximum is finite, so the sums are Draw's. (Those
-	// that nucleus set to -Inf add exactly 0 here, as Draw skips them.)
-	var z float64
-	for _, i := range surv {
-		z += math.Exp(float64(w[i]) - maxv)
-	}
-	r := sm.rng.Float64() * z
-	var acc float64
-	last := int(surv[0])
-	for _, i := range surv {
-		e := math.Exp(float64(w[i]) - maxv)
-		if e == 0 {
-			continue
-		}
-		acc += e
-		last = int(i)
-		if r < acc {
-			return int(i), true
-		}
-	}
-	return last, true
+	return int(surv[Draw(vals, sm.rng.Float64())]), true
 }
 
 // topKSurvivors finds, in index order, the ids that Filter's top-k keeps
-// (before top-p), with their filtered values in sm.work, and
-// the largest of those values. A min-heap holds the k largest values read
+// (before top-p), with their filtered values in sm.work. A min-heap holds the k largest values read
 // so far, so that its root ends as Filter's threshold; every entry at
 // least the root when it was read is a candidate, and since the root only
 // rises, the candidates include every entry at or above the final
 // threshold. ok is false for other settings, an empty vocabulary, a NaN,
 // or a threshold or maximum that is infinite: Filter and Draw then run.
-func (sm *Sampler) topKSurvivors(logits []float32) (surv []int32, maxv float64, ok bool) {
+func (sm *Sampler) topKSurvivors(logits []float32) (surv []int32, ok bool) {
 	s := sm.s
 	if s.TopK <= 0 || s.TopK > heapTopKMax || len(logits) == 0 {
-		return nil, 0, false
+		return nil, false
 	}
 	k := min(s.TopK, len(logits))
 	t := float32(math.Max(s.Temperature, 1e-6))
@@ -208,7 +185,7 @@ func (sm *Sampler) topKSurvivors(logits []float32) (surv []int32, maxv float64, 
 			d /= p
 		}
 		if d != d {
-			return nil, 0, false
+			return nil, false
 		}
 		switch {
 		case len(heap) < k:
@@ -225,20 +202,20 @@ func (sm *Sampler) topKSurvivors(logits []float32) (surv []int32, maxv float64, 
 	}
 	thr := heap[0]
 	if math.IsInf(float64(thr), 0) {
-		return nil, 0, false
+		return nil, false
 	}
 	surv = cand[:0]
-	maxv = math.Inf(-1)
+	maxv := float32(math.Inf(-1))
 	for _, i := range cand {
 		if v := w[i]; v >= thr {
 			surv = append(surv, i)
-			maxv = math.Max(maxv, float64(v))
+			maxv = max(maxv, v)
 		}
 	}
-	if math.IsInf(maxv, 1) {
-		return nil, 0, false
+	if math.IsInf(float64(maxv), 1) {
+		return nil, false
 	}
-	return surv, maxv, true
+	return surv, true
 }
 
 // siftUp restores the min-heap h after an append.
@@ -315,14 +292,9 @@ func topP(x []float32, p float64, order []int32) {
 			n++
 		}
 	}
-	nucleus(x, order[:n], p)
-}
-
-// nucleus is topP over the ids in ord, which are x's entries that are not
-// -Inf, in index order; it reorders ord.
-func nucleus(x []float32, ord []int32, p float64) {
+	ord := order[:n]
 	slices.SortFunc(ord, func(a, b int32) int { return cmp.Compare(x[b], x[a]) })
-	if len(ord) == 0 {
+	if n == 0 {
 		return
 	}
 	maxv := float64(x[ord[0]])
