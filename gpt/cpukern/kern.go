@@ -225,9 +225,16 @@ func Softmax(x []float32) {
 	for _, v := range x {
 		m = max(m, v)
 	}
+	z := expSub(x, m, useAsm && m <= math.MaxFloat32) // m = +Inf: leave it to expf (NaN)
+	scaleBy(x, 1/z)
+}
+
+// expSub sets x[i] = exp(x[i] - m) in place and returns their sum, the
+// first len(x) &^ 7 with the assembly kernel if asm.
+func expSub(x []float32, m float32, asm bool) float32 {
 	var z float32
 	n := 0
-	if useAsm && len(x) >= 8 && m <= math.MaxFloat32 { // m = +Inf: leave it to expf (NaN)
+	if asm && len(x) >= 8 {
 		n = len(x) &^ 7
 		z = expSubF32(&x[0], n, m)
 	}
@@ -236,7 +243,7 @@ func Softmax(x []float32) {
 		x[n+i] = e
 		z += e
 	}
-	scaleBy(x, 1/z)
+	return z
 }
 
 // Attend computes one head's attention for one query: out = softmax(q.k_j *
@@ -365,18 +372,7 @@ func expScaled(s []float32, scale float32, asm bool) float32 {
 		Softmax(s)
 		return 1
 	}
-	var z float32
-	n8 = 0
-	if asm && n >= 8 {
-		n8 = n &^ 7
-		z = expSubF32(&s[0], n8, m)
-	}
-	for i, x := range s[n8:] {
-		e := expf(x - m)
-		s[n8+i] = e
-		z += e
-	}
-	return z
+	return expSub(s, m, asm)
 }
 
 // weigh sets out to the softmax(s * scale) weighted sum of the rows of v
