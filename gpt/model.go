@@ -299,13 +299,16 @@ const maxBlockFloats = 1 << 26
 // take 16 times the weights, or 256 MiB, whichever is more.
 func checkBlockBuffers(c Config) error {
 	floats := c.blockBufferFloats()
-	limit := max(16*c.NumParams(), maxBlockFloats)
-	if floats > limit {
+	if floats > blockBufferLimit(c) {
 		return fmt.Errorf("block_size %d would need %d MiB of activation and KV-cache buffers, out of proportion to the %d weights in the file (at most 16 times the weights or 256 MiB)",
 			c.BlockSize, floats*4>>20, c.NumParams())
 	}
 	return nil
 }
+
+// blockBufferLimit is the floats that the buffers sized by block_size may
+// take: 16 times the weights, or maxBlockFloats, whichever is more.
+func blockBufferLimit(c Config) int64 { return max(16*c.NumParams(), maxBlockFloats) }
 
 // checkWorkerBuffers is checkBlockBuffers for a CPU backend of the given
 // number of workers, which also holds three score rows of block_size per
@@ -314,8 +317,7 @@ func checkBlockBuffers(c Config) error {
 func checkWorkerBuffers(c Config, workers int) error {
 	scores := int64(workers) * 3 * int64(pad8(c.BlockSize))
 	floats := c.blockBufferFloats() + scores
-	limit := max(16*c.NumParams(), maxBlockFloats)
-	if floats > limit {
+	if floats > blockBufferLimit(c) {
 		return fmt.Errorf("block_size %d with %d workers (GOMAXPROCS) would need %d MiB of activation, KV-cache and attention-score buffers, out of proportion to the %d weights (at most 16 times the weights or 256 MiB); run with a smaller GOMAXPROCS",
 			c.BlockSize, workers, floats*4>>20, c.NumParams())
 	}
