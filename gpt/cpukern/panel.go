@@ -23,7 +23,7 @@ import "fmt"
 // for 48) ran at 75-86 GFLOP/s, the rate of dotsAccF32_4x3 on data already
 // in L1 (84 GFLOP/s); 32 rows, or 256 columns, at 69-79. With the strips,
 // in three rounds alternating with the build before them, the same
-// benchmark gave 63-88 GFLOP/s against 48-76, 4-33 % more by median per
+// benchmark gave 63-88 GFLOP/s against 48-76, 3-33 % more by median per
 // shape and type (the 3072-wide projection least).
 const (
 	// PanelRows is the most output rows one MatMulPanels call computes.

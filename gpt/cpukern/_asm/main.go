@@ -442,13 +442,14 @@ func seqDots(f16 bool, unroll int) {
 func q8Dots(nw int) {
 	// q8Prefetch is how far ahead of its loads, in bytes, dotsQ8_1 asks for
 	// the weight stream (one 64-byte line a step of two blocks). Unlike
-	// dotsSeqF16, where software prefetch only slowed the loop, the 8-bit
-	// loop's longer arithmetic per byte leaves the hardware prefetcher
-	// behind: on DRAM-resident GPT-2-small MLP rows (BenchmarkMatVecQ8,
-	// dtype=int8/rows=1) one core ran 12-20% faster with 2048 and 4096,
-	// two cores at once 15-20% faster with 4096 and 10-15% with 2048;
-	// 512 and 1024 gained less, and prefetching the scales as well
-	// nothing clear.
+	// dotsSeqF16, where software prefetch only slowed the loop (by 5 % at
+	// 2048 bytes and 15 % at 4096, medians of 4 runs), the 8-bit loop's
+	// longer arithmetic per byte leaves the hardware prefetcher behind: on
+	// DRAM-resident GPT-2-small MLP rows (BenchmarkMatVecQ8,
+	// dtype=int8/rows=1, medians of 4 to 8 runs) one core took 19-20 % less
+	// time with 2048 and 4096 and 8-15 % less with 512 to 1024; two cores
+	// at once took 11-19 % less with 4096 (two series) and 13 % less with
+	// 2048. Prefetching the scales as well gave nothing clear.
 	const q8Prefetch = 4096
 	name := fmt.Sprintf("dotsQ8_%d", nw)
 	TEXT(name, NOSPLIT, "func(out *float32, wq *int8, wd *float32, xq *int8, xd *float32, rows, in int)")
